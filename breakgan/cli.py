@@ -14,7 +14,8 @@ import typer
 from breakgan import __version__
 from breakgan.drums.command import app as drums_app
 from breakgan.errors import BreakganError
-from breakgan.gan.command import metrics, sample, train
+from breakgan.gan.command import train
+from breakgan.gan.inspect_command import metrics, sample
 from breakgan.ingest.command import ingest
 from breakgan.live.command import live
 from breakgan.pipeline import demo, run
