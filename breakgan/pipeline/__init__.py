@@ -1,0 +1,5 @@
+"""`breakgan run` (pipelines/*.toml runner) and `breakgan demo`."""
+
+from breakgan.pipeline.command import demo, run
+
+__all__ = ["demo", "run"]
