@@ -1,16 +1,140 @@
-"""`breakgan sample` and `breakgan metrics` (placeholders until they land)."""
+"""`breakgan sample` (images from seeds) and `breakgan metrics` (SWD against the dataset)."""
+
+from __future__ import annotations
+
 from pathlib import Path
+from typing import Optional
 
 import typer
 
 from breakgan.errors import BreakganError
 
 
-def sample(run: Path = typer.Argument(..., help="Run folder or checkpoint.")):
-    """Sample images from a trained generator."""
-    raise BreakganError("sample is not implemented yet")
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise BreakganError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise BreakganError(f"--device {name!r}: not a device (auto, cpu, cuda, cuda:1)") from None
 
 
-def metrics(run: Path = typer.Argument(..., help="Run folder or checkpoint.")):
-    """Compute SWD between generated and real frames."""
-    raise BreakganError("metrics is not implemented yet")
+def _label_index(label: Optional[str], info: dict, path: Path) -> Optional[int]:
+    if label is None:
+        return None
+    if not info["num_classes"]:
+        raise BreakganError(f"{path}: --label given but the generator is unconditional")
+    names = list(info.get("labels") or [])
+    if label in names:
+        return names.index(label)
+    if label.isdigit() and int(label) < info["num_classes"]:
+        return int(label)
+    known = ", ".join(names) if names else f"0..{info['num_classes'] - 1}"
+    raise BreakganError(f"{path}: unknown --label {label!r} (known: {known})")
+
+
+def sample(
+    run: Path = typer.Argument(..., help="Run folder (its latest checkpoint), checkpoint or exported generator."),
+    seeds: str = typer.Option("0-15", "--seeds", help="Seeds, one image each: '0-15', '3,7,9-11'."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for seedNNNN.png, grid.png, interp-A-B.png."),
+    grid: bool = typer.Option(False, "--grid", help="Also write grid.png with all seeds."),
+    interp: Optional[str] = typer.Option(None, "--interp",
+                                         help="Seeds to interpolate between in order (slerp), e.g. '0,5,9': "
+                                              "one strip per consecutive pair."),
+    steps: int = typer.Option(8, "--steps", min=2, help="Images per interpolation strip, ends included."),
+    truncation: Optional[float] = typer.Option(None, "--truncation",
+                                               help="Redraw latent entries beyond +-T (e.g. 1.5): less "
+                                                    "variety, more typical images."),
+    label: Optional[str] = typer.Option(None, "--label",
+                                        help="Class name or index for a conditional generator "
+                                             "(default: the average of all classes)."),
+    no_seeds: bool = typer.Option(False, "--no-seeds", help="Write only the interpolation strips."),
+    batch: int = typer.Option(1, "--batch", min=1,
+                              help="Images per forward pass. 1 keeps each seed's image independent of "
+                                   "the other seeds; larger is faster on a GPU."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+):
+    """Sample images from a trained generator: one PNG per seed, a grid, slerp strips between seeds."""
+    from breakgan.console import info as say
+    from breakgan.console import progress
+    from breakgan.gan import load_generator
+    from breakgan.gan.sampling import parse_seeds, write_samples
+
+    seed_list = [] if no_seeds else parse_seeds(seeds)
+    interp_list = parse_seeds(interp, "--interp") if interp else []
+    if not seed_list and not interp_list:
+        raise BreakganError("nothing to write: --no-seeds without --interp")
+    if len(interp_list) == 1:
+        raise BreakganError("--interp needs at least two seeds, e.g. --interp 0,5")
+    if truncation is not None and truncation <= 0:
+        raise BreakganError(f"--truncation must be > 0, got {truncation}")
+    dev = _device(device)
+    G, meta = load_generator(run, device=dev)
+    label_idx = _label_index(label, meta, run)
+    total = len(seed_list) + steps * max(len(interp_list) - 1, 0)
+    with progress() as bar:
+        task = bar.add_task(f"sample {meta['resolution']} px", total=total)
+        written = write_samples(G, meta["latent_size"], seed_list, out, grid=grid, interp=interp_list,
+                                steps=steps, truncation=truncation, label=label_idx, batch_size=batch,
+                                device=dev, progress=lambda k: bar.advance(task, k))
+    say(f"wrote {len(written)} images to {out} ({meta['resolution']} px, {meta['kimg']:g} kimg)")
+
+
+def metrics(
+    run: Path = typer.Argument(..., help="Run folder (its latest checkpoint), checkpoint or exported generator."),
+    dataset: Path = typer.Option(..., "--dataset", "-d", help="Dataset folder from `breakgan ingest`."),
+    num: int = typer.Option(2048, "--num", min=1,
+                            help="Images per set (the paper used 16384; fewer is faster and noisier)."),
+    floor: bool = typer.Option(False, "--floor",
+                               help="Also compute the real-vs-real noise floor on two disjoint real sets."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed for the real subset, latents, patches, directions."),
+    batch: int = typer.Option(32, "--batch", min=1, help="Images per generator forward pass."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results to this JSON file."),
+):
+    """Sliced Wasserstein distance (x1e3, per pyramid level) between generated and real frames."""
+    import torch
+    from rich.console import Console
+    from rich.table import Table
+
+    from breakgan.console import progress
+    from breakgan.gan import load_generator
+    from breakgan.gan.evaluate import open_packed, swd_against_dataset
+    from breakgan.stage import write_json_atomic
+
+    torch.set_grad_enabled(False)
+    dev = _device(device)
+    G, meta = load_generator(run, device=dev)
+    open_packed(dataset, int(meta["resolution"]))  # fail on a bad dataset before any progress output
+    with progress() as bar:
+        tasks: dict[str, int] = {}
+
+        def tick(what: str, advance: int, total: int):
+            if what not in tasks:
+                tasks[what] = bar.add_task(what, total=total)
+            bar.advance(tasks[what], advance)
+
+        result = swd_against_dataset(G, meta, dataset, num=num, seed=seed, floor=floor, batch_size=batch,
+                                     device=dev, progress=tick)
+    levels = [k for k in result["fake"] if k != "mean"]
+    table = Table(title=f"SWD x1e3 ({result['num']} images, {meta['resolution']} px, {meta['kimg']:g} kimg)")
+    table.add_column("set")
+    for r in levels:
+        table.add_column(f"{r} px", justify="right")
+    table.add_column("mean", justify="right")
+    table.add_row("fake vs real", *(f"{result['fake'][k]:.2f}" for k in [*levels, "mean"]))
+    if result["floor"] is not None:
+        table.add_row(f"real vs real ({result['num_floor']})",
+                      *(f"{result['floor'][k]:.2f}" for k in [*levels, "mean"]))
+    Console().print(table)  # stdout, so the numbers can be piped
+    if json_out is not None:
+        data = {"checkpoint": meta.get("path"), "kimg": meta["kimg"], "resolution": meta["resolution"],
+                "dataset": str(dataset), "seed": seed, **result}
+        try:
+            write_json_atomic(json_out, data)
+        except OSError as e:
+            raise BreakganError(f"{json_out}: cannot write ({e.strerror or e})") from None

@@ -74,12 +74,10 @@ def _generator(seed: int, stream: int, level: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
-def _as_uint8_tensor(images, name: str) -> torch.Tensor | np.ndarray:
-    if isinstance(images, torch.Tensor):
-        arr = images
-    else:
-        arr = np.asarray(images) if not isinstance(images, np.ndarray) else images
-    if arr.ndim != 4 or arr.shape[1] != 3:
+def _checked_images(images, name: str):
+    # torch tensors, numpy arrays (memory-mapped ok) or any array-like with shape/dtype read by slices
+    arr = images if hasattr(images, "shape") and hasattr(images, "dtype") else np.asarray(images)
+    if len(arr.shape) != 4 or arr.shape[1] != 3:
         raise ValueError(f"{name}: expected uint8 images shaped (N, 3, H, W), got shape {tuple(arr.shape)}")
     if arr.dtype not in (np.uint8, torch.uint8):
         raise ValueError(f"{name}: expected uint8 images, got {arr.dtype}")
@@ -160,8 +158,8 @@ def swd(real, fake, *, seed: int = 0, patches_per_image: int = 128, dir_repeats:
     from the full resolution down to 16 px (a single level for images under 32 px). The same seed
     gives the same result. `progress(level_index, num_levels)` is called after each level if given.
     """
-    real = _as_uint8_tensor(real, "real")
-    fake = _as_uint8_tensor(fake, "fake")
+    real = _checked_images(real, "real")
+    fake = _checked_images(fake, "fake")
     if real.shape != fake.shape:
         raise ValueError(f"real and fake image sets differ in shape: {tuple(real.shape)} vs {tuple(fake.shape)}")
     if real.shape[0] == 0:
