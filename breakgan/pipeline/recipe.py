@@ -1,0 +1,330 @@
+"""Pipeline recipes: a TOML file naming stages in order, each a breakgan command with its options.
+
+    [pipeline]
+    description = "ingest the demo clip, drums from a seed, render"
+
+    [vars]                                   # ${name} anywhere in a string; --set name=VALUE
+    out = "renders/demo"
+    clips = { required = "your dance clips (files or a folder)" }   # must be --set
+
+    [[stages]]
+    name = "ingest"                          # unique; default: the command
+    command = "ingest"                       # a breakgan command ("drums train" too), or "script"
+    inputs = ["${clips}"]                    # positional paths; or a table: role = path -> --role path
+    out = "${out}/dataset"                   # passed as --out; holds the stage's breakgan.json
+    options = { size = 64, mirror = false }  # --size 64 --no-mirror
+    enabled = true                           # false: skipped unless --set ingest.enabled=true
+
+Inputs are paths whose content is hashed to decide whether a stage must run again. `@stage` (or
+`@stage/sub/path`) names an earlier stage's output, which also makes the stage depend on it.
+Built-in variables: ${project} (the breakgan checkout) and ${recipe_dir}.
+This module only parses and validates; nothing here runs a stage.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from breakgan.errors import BreakganError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+STAGE_KEYS = {"name", "command", "inputs", "options", "out", "record", "enabled", "script"}
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+ARGS = "args"  # the inputs-table role that holds positional arguments
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One resolved stage: variables substituted, references checked."""
+
+    name: str
+    command: tuple[str, ...]          # e.g. ("drums", "train"), or ("script",)
+    args: tuple[str, ...]             # positional input paths
+    inputs: dict[str, Any]            # role -> path or list of paths (passed as --role)
+    options: dict[str, Any]           # option -> value (passed as flags)
+    out: str | None                   # passed as --out
+    record: str | None                # where the breakgan.json is, when not derivable from out
+    enabled: bool = True
+    script: str | None = None         # for command = "script": the Python file to run
+    line: int = 0                     # line of its [[stages]] header in the recipe
+    depends: tuple[str, ...] = ()     # names of earlier stages it references
+
+    @property
+    def label(self) -> str:
+        return f'stage "{self.name}"'
+
+
+@dataclass(frozen=True)
+class Recipe:
+    path: Path
+    description: str
+    stages: tuple[Stage, ...]
+    vars: dict[str, Any] = field(default_factory=dict)
+
+    def stage(self, name: str) -> Stage:
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise BreakganError(f"{self.path}: no stage named {name!r} (stages: {', '.join(self.names)})")
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.stages]
+
+    def dependants(self, name: str) -> set[str]:
+        """Every stage that uses `name`'s output, directly or through others."""
+        found: set[str] = set()
+        for s in self.stages:
+            if name in s.depends or found.intersection(s.depends):
+                found.add(s.name)
+        return found
+
+
+def parse_value(text: str) -> Any:
+    """A --set value: a TOML value when it parses as one (64, true, [..]), else the plain string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_sets(items: list[str] | tuple[str, ...], where: str = "--set") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise BreakganError(f"{where} {item!r}: expected NAME=VALUE or STAGE.KEY=VALUE")
+        out[key] = parse_value(value.strip())
+    return out
+
+
+def _stage_lines(text: str) -> list[int]:
+    return [i for i, line in enumerate(text.splitlines(), 1) if re.match(r"^\s*\[\[\s*stages\s*\]\]", line)]
+
+
+def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None,
+                commands: dict[str, Any] | None = None) -> Recipe:
+    """Read, override (--set), substitute and validate a recipe; errors name the file, line and stage.
+
+    `commands` maps a command name ("ingest", "drums train") to its option names (a set), or None to
+    accept any option; it defaults to the breakgan CLI's own commands.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise BreakganError(f"{path}: recipe not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BreakganError(f"{path}: cannot read recipe ({e})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise BreakganError(f"{path}: not valid TOML: {e}") from None
+    if commands is None:
+        from breakgan.pipeline.commands import cli_commands
+        commands = cli_commands()
+    sets = dict(sets or {})
+    unknown_top = set(data) - {"pipeline", "vars", "stages"}
+    if unknown_top:
+        raise BreakganError(f"{path}: unknown table(s) {', '.join(sorted(unknown_top))} "
+                            "(a recipe has [pipeline], [vars] and [[stages]])")
+    raw_stages = data.get("stages")
+    if not isinstance(raw_stages, list) or not raw_stages:
+        raise BreakganError(f"{path}: no [[stages]] in the recipe")
+    lines = _stage_lines(text)
+    meta = data.get("pipeline", {})
+    if not isinstance(meta, dict):
+        raise BreakganError(f"{path}: [pipeline] must be a table")
+
+    # Variables: recipe defaults, then --set NAME=VALUE.
+    raw_vars = data.get("vars", {})
+    if not isinstance(raw_vars, dict):
+        raise BreakganError(f"{path}: [vars] must be a table")
+    variables: dict[str, Any] = {"project": str(PROJECT_ROOT), "recipe_dir": str(path.resolve().parent)}
+    required: dict[str, str] = {}
+    for k, v in raw_vars.items():
+        if isinstance(v, dict):
+            if set(v) != {"required"}:
+                raise BreakganError(f"{path}: [vars] {k}: a table value must be {{ required = \"help\" }}")
+            required[k] = str(v["required"])
+        else:
+            variables[k] = v
+    stage_sets: dict[str, dict[str, Any]] = {}
+    for key, value in sets.items():
+        if "." in key:
+            sname, _, skey = key.partition(".")
+            stage_sets.setdefault(sname, {})[skey] = value
+        elif key in variables or key in required:
+            variables[key] = value
+            required.pop(key, None)
+        else:
+            known = sorted(set(raw_vars) | {"project", "recipe_dir"})
+            raise BreakganError(f"{path}: --set {key}: no such variable (variables: {', '.join(known)}; "
+                                "use STAGE.KEY=VALUE for a stage's option)")
+
+    def where(i: int) -> str:
+        return f"{path}:{lines[i]}" if i < len(lines) else f"{path}"
+
+    def subst(value: Any, ctx: str, seen: tuple[str, ...] = ()) -> Any:
+        if isinstance(value, list):
+            flat: list[Any] = []
+            for v in value:
+                r = subst(v, ctx, seen)
+                flat.extend(r if isinstance(r, list) and isinstance(v, str) and _VAR.fullmatch(v) else [r])
+            return flat
+        if isinstance(value, dict):
+            return {k: subst(v, ctx, seen) for k, v in value.items()}
+        if not isinstance(value, str):
+            return value
+        whole = _VAR.fullmatch(value)
+        if whole:  # "${x}" alone keeps x's type (a list of clips stays a list)
+            return subst(_lookup(whole.group(1), ctx, seen), ctx, seen + (whole.group(1),))
+        return _VAR.sub(lambda m: str(subst(_lookup(m.group(1), ctx, seen), ctx, seen + (m.group(1),))), value)
+
+    def _lookup(name: str, ctx: str, seen: tuple[str, ...]) -> Any:
+        if name in seen:
+            raise BreakganError(f"{ctx}: variable ${{{name}}} refers to itself")
+        if name in required:
+            raise BreakganError(f"{ctx}: set ${{{name}}} ({required[name]}): "
+                                f"breakgan run {path} --set {name}=VALUE")
+        if name not in variables:
+            raise BreakganError(f"{ctx}: unknown variable ${{{name}}} "
+                                f"(variables: {', '.join(sorted(set(variables) | set(required)))})")
+        return variables[name]
+
+    stages: list[Stage] = []
+    names: dict[str, Stage] = {}
+    for i, raw in enumerate(raw_stages):
+        ctx = where(i)
+        if not isinstance(raw, dict):
+            raise BreakganError(f"{ctx}: each [[stages]] entry must be a table")
+        name = raw.get("name", raw.get("command"))
+        ctx = f"{ctx}: stage {name!r}" if name else f"{ctx}: stage {i + 1}"
+        unknown = set(raw) - STAGE_KEYS
+        if unknown:
+            raise BreakganError(f"{ctx}: unknown key(s) {', '.join(sorted(unknown))} "
+                                f"(a stage has {', '.join(sorted(STAGE_KEYS))})")
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise BreakganError(f"{ctx}: needs a name (letters, digits, - and _) or a command")
+        if name in names:
+            raise BreakganError(f"{ctx}: a stage named {name!r} already exists (line {names[name].line})")
+        raw = dict(raw)
+        # --set STAGE.KEY=VALUE: a stage field, an input role, else an option.
+        for key, value in stage_sets.pop(name, {}).items():
+            if key in ("out", "enabled", "record", "script"):
+                raw[key] = value
+            elif isinstance(raw.get("inputs"), dict) and key in raw["inputs"]:
+                raw["inputs"] = {**raw["inputs"], key: value}
+            elif key == ARGS:
+                raw["inputs"] = value if not isinstance(raw.get("inputs"), dict) else {**raw["inputs"], ARGS: value}
+            else:
+                raw["options"] = {**raw.get("options", {}), key: value}
+        command = raw.get("command")
+        if not isinstance(command, str) or not command.strip():
+            raise BreakganError(f"{ctx}: needs command = \"ingest\" | \"train\" | \"drums\" | \"render\" | ...")
+        cmd = tuple(command.split())
+        enabled = raw.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise BreakganError(f"{ctx}: enabled must be true or false")
+        script = raw.get("script")
+        if cmd == ("script",):
+            if not isinstance(script, str):
+                raise BreakganError(f"{ctx}: command = \"script\" needs script = \"path/to/file.py\"")
+        elif script is not None:
+            raise BreakganError(f"{ctx}: script = ... only goes with command = \"script\"")
+        elif " ".join(cmd) not in commands:
+            raise BreakganError(f"{ctx}: unknown command {command!r} (commands: {', '.join(sorted(commands))}, script)")
+        inputs_raw = raw.get("inputs", [])
+        if isinstance(inputs_raw, (list, str)):
+            inputs_raw = {ARGS: inputs_raw}
+        if not isinstance(inputs_raw, dict):
+            raise BreakganError(f"{ctx}: inputs must be a list of paths or a table of role = path")
+        options = raw.get("options", {})
+        if not isinstance(options, dict):
+            raise BreakganError(f"{ctx}: options must be a table, e.g. options = {{ size = 64 }}")
+        for k, v in options.items():
+            if isinstance(v, dict):
+                raise BreakganError(f"{ctx}: option {k}: a table is not a command-line value")
+        inputs = subst(inputs_raw, ctx)
+        options = subst(options, ctx)
+        out = subst(raw.get("out"), ctx)
+        record = subst(raw.get("record"), ctx)
+        script = subst(script, ctx)
+        for label, v in (("out", out), ("record", record)):
+            if v is not None and not isinstance(v, str):
+                raise BreakganError(f"{ctx}: {label} must be a path string")
+        # Stage references: @name or @name/sub/path -> that stage's out.
+        depends: list[str] = []
+
+        def deref(v: Any, role: str) -> Any:
+            if isinstance(v, list):
+                return [deref(x, role) for x in v]
+            if not isinstance(v, str):
+                raise BreakganError(f"{ctx}: input {role}: {v!r} is not a path")
+            if not v.startswith("@"):
+                return v
+            ref, _, sub = v[1:].partition("/")
+            up = names.get(ref)
+            if up is None:
+                later = ref in [r.get("name", r.get("command")) for r in raw_stages if isinstance(r, dict)]
+                raise BreakganError(f"{ctx}: input {role}: @{ref} " + (
+                    "is a later stage (a stage can only use earlier ones)" if later else
+                    f"is not a stage (stages so far: {', '.join(names) or 'none'})"))
+            if up.out is None:
+                raise BreakganError(f"{ctx}: input {role}: stage {ref!r} has no out to refer to")
+            if enabled and not up.enabled:
+                raise BreakganError(f"{ctx}: input {role}: uses @{ref}, but stage {ref!r} is disabled "
+                                    f"(--set {ref}.enabled=true)")
+            if ref not in depends:
+                depends.append(ref)
+            return str(Path(up.out) / sub) if sub else up.out
+
+        resolved = {role: deref(v, role) for role, v in inputs.items()}
+        args = resolved.pop(ARGS, [])
+        args = [args] if isinstance(args, str) else args
+        for a in args:
+            if isinstance(a, list):
+                raise BreakganError(f"{ctx}: inputs: nested lists are not paths")
+        for role, v in resolved.items():
+            if isinstance(v, str) and v == "" or isinstance(v, list) and not v:
+                raise BreakganError(f"{ctx}: input {role} is empty")
+        if any(a == "" for a in args):
+            raise BreakganError(f"{ctx}: an input path is empty")
+        allowed = commands.get(" ".join(cmd)) if cmd != ("script",) else None
+        if allowed is not None:
+            for key in list(options) + list(resolved) + (["out"] if out is not None else []):
+                flag = key.replace("_", "-")
+                if flag not in allowed:
+                    raise BreakganError(f"{ctx}: `breakgan {' '.join(cmd)}` has no option --{flag} "
+                                        f"(options: {', '.join('--' + o for o in sorted(allowed) if not o.startswith('no-'))})")
+        stage = Stage(name=name, command=cmd, args=tuple(args), inputs=resolved, options=options, out=out,
+                      record=record, enabled=enabled, script=script,
+                      line=lines[i] if i < len(lines) else 0, depends=tuple(depends))
+        names[name] = stage
+        stages.append(stage)
+    if stage_sets:
+        bad = ", ".join(f"{s}.{k}" for s, ks in stage_sets.items() for k in ks)
+        raise BreakganError(f"{path}: --set {bad}: no such stage (stages: {', '.join(names)})")
+    return Recipe(path=path, description=str(meta.get("description", "")), stages=tuple(stages),
+                  vars={k: v for k, v in variables.items()})
+
+
+def with_forced(recipe: Recipe, names: list[str]) -> set[str]:
+    """The stages that --force NAME reruns: each named stage and everything that depends on it."""
+    out: set[str] = set()
+    for n in names:
+        if n == "all":
+            return set(recipe.names)
+        recipe.stage(n)  # raises with the list of stages
+        out |= {n} | recipe.dependants(n)
+    return out
+
+
+__all__ = ["Recipe", "Stage", "load_recipe", "parse_sets", "parse_value", "with_forced", "PROJECT_ROOT"]

@@ -1,0 +1,242 @@
+"""Run a recipe's stages in order, skipping those whose inputs and options are unchanged.
+
+Each stage writes its own `breakgan.json` (the stage contract). After a stage succeeds the runner adds
+a `pipeline` key to that record: the exact command line and the content hash of every input. Next
+time, a stage whose record holds the same command line and input hashes is skipped. An input made by
+an earlier stage is identified by that stage's record, so a rerun upstream reruns what depends on it.
+A stage that writes no record itself (a script) gets a minimal one from `make_record`.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from breakgan.console import console
+from breakgan.errors import BreakganError
+from breakgan.pipeline.commands import program, stage_argv
+from breakgan.pipeline.recipe import Recipe, Stage, with_forced
+from breakgan.stage import RECORD_NAME, file_hash, make_record, path_hash, write_json_atomic
+
+PENDING = "pending"  # hash of an input an earlier stage has yet to (re)make
+
+
+@dataclass
+class Step:
+    stage: Stage
+    argv: list[str]                  # without the program
+    record: Path                     # the stage's breakgan.json
+    status: str = "run"              # run | skip | disabled
+    reason: str = ""
+    inputs: dict[str, str] = field(default_factory=dict)   # input label -> content hash
+    seconds: float = 0.0
+
+    @property
+    def command_line(self) -> str:
+        prog = "python" if self.stage.command == ("script",) else "breakgan"
+        return " ".join(shlex.quote(a) for a in [prog, *self.argv])
+
+
+def record_path(stage: Stage) -> Path | None:
+    """Where the stage's breakgan.json lives: `record` (folder or .json file), else in `out`.
+
+    A folder `out` holds it; a file `out` (video.mp4) gets one beside it, `video.mp4.breakgan.json`,
+    unless the stage names `record`.
+    """
+    if stage.record:
+        p = Path(stage.record)
+        return p if p.suffix == ".json" else p / RECORD_NAME
+    if stage.out is None:
+        return None
+    out = Path(stage.out)
+    return out.with_name(out.name + "." + RECORD_NAME) if out.suffix else out / RECORD_NAME
+
+
+def _read(path: Path) -> dict | None:
+    import json
+
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # unreadable: treat as never run, the stage rewrites it
+    return data if isinstance(data, dict) else None
+
+
+def _input_paths(stage: Stage) -> dict[str, str]:
+    items: dict[str, str] = {}
+    for i, a in enumerate(stage.args):
+        items[f"{i}" if len(stage.args) > 1 else "args"] = a
+    for role, v in stage.inputs.items():
+        if isinstance(v, list):
+            for i, x in enumerate(v):
+                items[f"{role}[{i}]"] = x
+        else:
+            items[role] = v
+    if stage.script:
+        items["script"] = stage.script
+    return items
+
+
+def plan(recipe: Recipe, force: Sequence[str] = (), commands=None) -> list[Step]:
+    """Decide, without running anything, which stages run and why.
+
+    Raises BreakganError for a missing input that no earlier stage makes.
+    """
+    if commands is None:
+        from breakgan.pipeline.commands import cli_commands
+        commands = cli_commands()
+    forced = with_forced(recipe, list(force))
+    outs = {s.name: s for s in recipe.stages}
+    steps: list[Step] = []
+    reruns: set[str] = set()  # stages that will run in this invocation
+    for stage in recipe.stages:
+        rec_path = record_path(stage)
+        step = Step(stage, stage_argv(stage, commands), rec_path or Path(stage.name) / RECORD_NAME)
+        steps.append(step)
+        if not stage.enabled:
+            step.status, step.reason = "disabled", f"enable with --set {stage.name}.enabled=true"
+            continue
+        for label, p in _input_paths(stage).items():
+            up = _made_by(p, stage, outs)
+            if up is not None:
+                if up.name in reruns:
+                    step.inputs[label] = PENDING
+                    continue
+                up_rec = record_path(up)
+                if up_rec is None or not up_rec.is_file() or not Path(p).exists():
+                    raise BreakganError(f"{recipe.path}:{stage.line}: {stage.label}: input {label}: {p} "
+                                        f"not found (stage {up.name!r} did not make it)")
+                step.inputs[label] = file_hash(up_rec) + (f"+{Path(p).relative_to(up.out)}"
+                                                          if Path(p) != Path(up.out) else "")
+            elif not Path(p).exists():
+                raise BreakganError(f"{recipe.path}:{stage.line}: {stage.label}: input {label}: {p} not found")
+            else:
+                step.inputs[label] = path_hash(p)
+        step.status, step.reason = "run", _why(step, forced, reruns)
+        if step.reason is None:
+            step.status, step.reason = "skip", "unchanged"
+        else:
+            reruns.add(stage.name)
+    return steps
+
+
+def _made_by(path: str, stage: Stage, outs: dict[str, Stage]) -> Stage | None:
+    p = Path(path)
+    for name in stage.depends:
+        up = outs[name]
+        if up.out is not None and (p == Path(up.out) or Path(up.out) in p.parents):
+            return up
+    return None
+
+
+def _why(step: Step, forced: set[str], reruns: set[str]) -> str | None:
+    stage = step.stage
+    if stage.name in forced:
+        return "forced"
+    ran = [d for d in stage.depends if d in reruns]
+    if ran:
+        return f"after {', '.join(ran)}"
+    record = _read(step.record)
+    if record is None:
+        return "not run yet"
+    if stage.out is not None and not Path(stage.out).exists():
+        return f"{stage.out} is missing"
+    last = record.get("pipeline")
+    if not isinstance(last, dict):
+        return "made outside this pipeline"
+    if last.get("argv") != step.argv:
+        return "options changed" + _diff(last.get("argv") or [], step.argv)
+    old = last.get("inputs") or {}
+    changed = [k for k, h in step.inputs.items() if old.get(k) != h] + [k for k in old if k not in step.inputs]
+    if changed:
+        return f"input {', '.join(changed)} changed"
+    return None
+
+
+def _diff(old: list[str], new: list[str]) -> str:
+    gone = [a for a in old if a not in new]
+    added = [a for a in new if a not in old]
+    parts = ([f"-{' '.join(gone)}"] if gone else []) + ([f"+{' '.join(added)}"] if added else [])
+    text = "; ".join(parts)
+    return f" ({text[:80]})" if text else ""
+
+
+Executor = Callable[[Step], int]
+
+
+def run_subprocess(step: Step) -> int:
+    """Run one stage as `python -m breakgan.cli ARGV` (or `python SCRIPT ARGV`); its output goes to ours."""
+    return subprocess.run([*program(step.stage), *step.argv]).returncode
+
+
+def execute(recipe: Recipe, steps: list[Step], executor: Executor = run_subprocess) -> list[Step]:
+    """Run the steps marked `run`, in order; stop at the first failure with a one-line error."""
+    total = len(steps)
+    for i, step in enumerate(steps, 1):
+        head = f"[{i}/{total}] {step.stage.name}"
+        if step.status != "run":
+            console.print(f"[dim]{head}: {step.status} ({step.reason})[/dim]")
+            continue
+        # An input an earlier stage just made: hash it now.
+        if PENDING in step.inputs.values():
+            outs = {s.name: s for s in recipe.stages}
+            for label, p in _input_paths(step.stage).items():
+                if step.inputs.get(label) == PENDING:
+                    up = _made_by(p, step.stage, outs)
+                    step.inputs[label] = file_hash(record_path(up)) + (
+                        f"+{Path(p).relative_to(up.out)}" if Path(p) != Path(up.out) else "")
+        console.rule(f"[bold]{head}[/bold] ({step.reason})", align="left")
+        console.print(f"[dim]$ {step.command_line}[/dim]")
+        t0 = time.monotonic()
+        code = executor(step)
+        step.seconds = time.monotonic() - t0
+        if code != 0:
+            raise BreakganError(f"{recipe.path}:{step.stage.line}: {step.stage.label} failed (exit {code}) "
+                                f"after {step.seconds:.0f} s; rerun it with: {step.command_line}",
+                                exit_code=code if 0 < code < 128 else 1)
+        _stamp(step)
+        console.print(f"[green]{head} done[/green] in {step.seconds:.1f} s")
+    return steps
+
+
+def _stamp(step: Step) -> None:
+    """Add what the next run compares to the stage's record (a minimal record when it wrote none)."""
+    stage = step.stage
+    record = _read(step.record)
+    if record is None:
+        if stage.out is not None and not Path(stage.out).exists():
+            raise BreakganError(f"{stage.label}: finished but wrote no {stage.out}")
+        record = make_record(stage.name, stage.options, {})
+        record["inputs"] = {k: {"path": p, "hash": step.inputs.get(k)}
+                            for k, p in _input_paths(stage).items()}
+    record["pipeline"] = {"stage": stage.name, "argv": step.argv, "inputs": step.inputs}
+    step.record.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(step.record, record)
+
+
+def print_plan(steps: list[Step]) -> None:
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for col in ("#", "stage", "will", "why", "command"):
+        table.add_column(col, overflow="fold")
+    for i, s in enumerate(steps, 1):
+        colour = {"run": "green", "skip": "dim", "disabled": "dim"}[s.status]
+        table.add_row(str(i), s.stage.name, f"[{colour}]{s.status}[/{colour}]", s.reason, s.command_line)
+    console.print(table)
+
+
+def run_pipeline(recipe: Recipe, *, force: Sequence[str] = (), dry_run: bool = False,
+                 executor: Executor = run_subprocess, commands=None) -> list[Step]:
+    """Plan the recipe, print the plan, and (unless dry_run) run the stages that need it."""
+    steps = plan(recipe, force, commands)
+    if dry_run:
+        print_plan(steps)
+        return steps
+    return execute(recipe, steps, executor)
