@@ -12,6 +12,7 @@
     command = "ingest"                       # a breakgan command ("drums train" too), or "script"
     inputs = ["${clips}"]                    # positional paths; or a table: role = path -> --role path
     out = "${out}/dataset"                   # passed as --out; holds the stage's breakgan.json
+    out_flag = "--out"                       # how out is passed; "" = as the last positional argument
     options = { size = 64, mirror = false }  # --size 64 --no-mirror
     enabled = true                           # false: skipped unless --set ingest.enabled=true
 
@@ -33,7 +34,7 @@ from typing import Any
 from breakgan.errors import BreakganError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-STAGE_KEYS = {"name", "command", "inputs", "options", "out", "record", "enabled", "script"}
+STAGE_KEYS = {"name", "command", "inputs", "options", "out", "out_flag", "record", "enabled", "script"}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 ARGS = "args"  # the inputs-table role that holds positional arguments
@@ -48,10 +49,11 @@ class Stage:
     args: tuple[str, ...]             # positional input paths
     inputs: dict[str, Any]            # role -> path or list of paths (passed as --role)
     options: dict[str, Any]           # option -> value (passed as flags)
-    out: str | None                   # passed as --out
+    out: str | None                   # passed as `out_flag` (--out)
     record: str | None                # where the breakgan.json is, when not derivable from out
     enabled: bool = True
     script: str | None = None         # for command = "script": the Python file to run
+    out_flag: str = "--out"           # "" passes out as the last positional argument
     line: int = 0                     # line of its [[stages]] header in the recipe
     depends: tuple[str, ...] = ()     # names of earlier stages it references
 
@@ -218,7 +220,7 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None,
         raw = dict(raw)
         # --set STAGE.KEY=VALUE: a stage field, an input role, else an option.
         for key, value in stage_sets.pop(name, {}).items():
-            if key in ("out", "enabled", "record", "script"):
+            if key in ("out", "out_flag", "enabled", "record", "script"):
                 raw[key] = value
             elif isinstance(raw.get("inputs"), dict) and key in raw["inputs"]:
                 raw["inputs"] = {**raw["inputs"], key: value}
@@ -260,6 +262,9 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None,
         for label, v in (("out", out), ("record", record)):
             if v is not None and not isinstance(v, str):
                 raise BreakganError(f"{ctx}: {label} must be a path string")
+        out_flag = raw.get("out_flag", "--out")
+        if not isinstance(out_flag, str) or out_flag and not out_flag.startswith("--"):
+            raise BreakganError(f"{ctx}: out_flag must be an option like \"--out\", or \"\" for a positional")
         # Stage references: @name or @name/sub/path -> that stage's out.
         depends: list[str] = []
 
@@ -299,13 +304,14 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None,
             raise BreakganError(f"{ctx}: an input path is empty")
         allowed = commands.get(" ".join(cmd)) if cmd != ("script",) else None
         if allowed is not None:
-            for key in list(options) + list(resolved) + (["out"] if out is not None else []):
+            out_key = [out_flag[2:]] if out is not None and out_flag else []
+            for key in list(options) + list(resolved) + out_key:
                 flag = key.replace("_", "-")
                 if flag not in allowed:
                     raise BreakganError(f"{ctx}: `breakgan {' '.join(cmd)}` has no option --{flag} "
                                         f"(options: {', '.join('--' + o for o in sorted(allowed) if not o.startswith('no-'))})")
         stage = Stage(name=name, command=cmd, args=tuple(args), inputs=resolved, options=options, out=out,
-                      record=record, enabled=enabled, script=script,
+                      record=record, enabled=enabled, script=script, out_flag=out_flag,
                       line=lines[i] if i < len(lines) else 0, depends=tuple(depends))
         names[name] = stage
         stages.append(stage)
