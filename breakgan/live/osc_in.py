@@ -1,0 +1,193 @@
+"""OSC control in: a UDP listener that turns known messages into `Control` values on a queue.
+
+Nothing from the network is evaluated: each address is matched against a fixed table, arguments are
+checked for type and range, and anything else (unknown address, wrong type, malformed or truncated
+packet) is counted, logged at a limited rate and ignored. The listener thread never dies from input.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+from pythonosc.osc_packet import OscPacket
+
+from breakgan.console import warn
+from breakgan.live.clock import MAX_TEMPO, MIN_TEMPO
+from breakgan.live.osc_out import PREFIX
+from breakgan.parts import PARTS
+
+# Control names and what they carry.
+GLOBAL_CONTROLS = ("tempo", "play", "stop", "temperature", "regenerate", "reseed")
+PART_CONTROLS = ("mute", "solo", "seed")
+MAX_SEED = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class Control:
+    """One accepted command: name (e.g. 'tempo', 'mute'), the part for per-part controls, a value."""
+    name: str
+    part: str | None = None
+    value: float | int | bool | None = None
+
+
+def _number(args: list, address: str) -> float:
+    if len(args) != 1:
+        raise ValueError(f"{address} takes one number, got {len(args)} arguments")
+    v = args[0]
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"{address} takes a number, got {type(v).__name__}")
+    if not math.isfinite(v):
+        raise ValueError(f"{address} got a non-finite number")
+    return v
+
+
+def _integer(args: list, address: str, low: int, high: int) -> int:
+    v = _number(args, address)
+    if isinstance(v, float) and not v.is_integer():
+        raise ValueError(f"{address} takes an integer, got {v}")
+    v = int(v)
+    if not low <= v <= high:
+        raise ValueError(f"{address} value {v} is out of range {low}..{high}")
+    return v
+
+
+def _trigger(args: list, address: str) -> bool:
+    """Play/stop/regenerate: no argument, or one number where 0 means 'button released' (ignored)."""
+    if not args:
+        return True
+    return _number(args, address) != 0
+
+
+def control_from_message(address: str, args: list) -> Control | None:
+    """The Control for one OSC message, None for a trigger released (value 0); ValueError if not accepted."""
+    if not isinstance(address, str) or not address.startswith(PREFIX + "/"):
+        raise ValueError(f"unknown address {address!r}")
+    segs = address[len(PREFIX) + 1:].split("/")
+    args = list(args)
+    if len(segs) == 1:
+        name = segs[0]
+        if name == "tempo":
+            v = float(_number(args, address))
+            if not MIN_TEMPO <= v <= MAX_TEMPO:
+                raise ValueError(f"{address} {v} is out of range {MIN_TEMPO:g}..{MAX_TEMPO:g}")
+            return Control("tempo", value=v)
+        if name == "temperature":
+            v = float(_number(args, address))
+            if not 0.0 < v <= 10.0:
+                raise ValueError(f"{address} {v} is out of range (0, 10]")
+            return Control("temperature", value=v)
+        if name == "reseed":
+            return Control("reseed", value=_integer(args, address, 0, MAX_SEED))
+        if name in ("play", "stop", "regenerate"):
+            return Control(name) if _trigger(args, address) else None
+    elif len(segs) == 2 and segs[0] in PARTS:
+        part, name = segs
+        if name in ("mute", "solo"):
+            return Control(name, part, _number(args, address) != 0)
+        if name == "seed":
+            return Control("seed", part, _integer(args, address, 0, MAX_SEED))
+    raise ValueError(f"unknown address {address!r}")
+
+
+def controls_from_datagram(dgram: bytes) -> tuple[list[Control], list[str]]:
+    """Parse one UDP datagram (message or bundle, nested bundles included) into accepted controls and
+    one problem string per rejected part. Never raises."""
+    try:
+        packet = OscPacket(dgram)
+    except Exception as e:  # python-osc raises ParseError, but garbage can trip anything: never die
+        return [], [f"malformed OSC packet ({len(dgram)} bytes): {type(e).__name__}"]
+    controls, problems = [], []
+    for timed in packet.messages:
+        msg = timed.message
+        try:
+            c = control_from_message(msg.address, msg.params)
+        except Exception as e:
+            problems.append(str(e))
+            continue
+        if c is not None:
+            controls.append(c)
+    return controls, problems
+
+
+class RateLimitedLog:
+    """At most `per_second` warnings a second; the rest are counted and summarised later."""
+
+    def __init__(self, per_second: float = 4.0, emit=warn):
+        self._gap = 1.0 / per_second
+        self._last = -math.inf
+        self._suppressed = 0
+        self._emit = emit
+
+    def __call__(self, message: str) -> None:
+        t = time.monotonic()
+        if t - self._last < self._gap:
+            self._suppressed += 1
+            return
+        extra = f" ({self._suppressed} more ignored)" if self._suppressed else ""
+        self._suppressed = 0
+        self._last = t
+        self._emit(f"OSC in: {message}{extra}")
+
+
+class ControlListener:
+    """UDP listener thread: accepted controls go on `self.controls` (a queue the player drains each tick).
+
+    Binds 127.0.0.1 unless told otherwise; port 0 picks a free port (see `.port`).
+    """
+
+    def __init__(self, port: int, host: str = "127.0.0.1", log=None):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            self._sock.bind((host, int(port)))
+        except OSError as e:
+            self._sock.close()
+            from breakgan.errors import BreakganError
+            raise BreakganError(f"cannot listen for OSC on {host}:{port}: {e.strerror or e}") from e
+        self._sock.settimeout(0.2)
+        self.host, self.port = self._sock.getsockname()[:2]
+        self.controls: queue.Queue[Control] = queue.Queue()
+        self.accepted = 0
+        self.rejected = 0
+        self._log = log or RateLimitedLog()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="breakgan-osc-in", daemon=True)
+
+    def start(self) -> "ControlListener":
+        self._thread.start()
+        return self
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                dgram, peer = self._sock.recvfrom(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                continue
+            try:
+                controls, problems = controls_from_datagram(dgram)
+                for c in controls:
+                    self.controls.put(c)
+                self.accepted += len(controls)
+                self.rejected += len(problems)
+                for p in problems:
+                    self._log(f"{p} from {peer[0]}:{peer[1]}")
+            except Exception as e:  # belt and braces: the listener must keep serving
+                self.rejected += 1
+                self._log(f"ignored a packet: {type(e).__name__}")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0) if self._thread.is_alive() else None
+        self._sock.close()

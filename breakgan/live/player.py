@@ -1,0 +1,386 @@
+"""The live engine: clock + pattern -> one timetagged OSC bundle per tick, controls applied between ticks.
+
+Ticks are the union of the control grid (start + k / rate, absolute, in clock seconds) and the pattern's
+events (onsets, beats, bars, loop starts, at the clock's time of their beat position). Each tick's
+bundle is built before waiting, then sent at its deadline (minus the lookahead), so lateness is only
+the scheduler's wake-up error and never accumulates.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+
+from breakgan.console import info, warn
+from breakgan.live import osc_out
+from breakgan.live.clock import Clock, next_bar_beat
+from breakgan.live.osc_in import Control
+from breakgan.live.pattern import EPS, EventGroup, Pattern, Segment, next_group
+from breakgan.live.scheduler import DEFAULT_SPIN_S, Lateness, wait_until
+from breakgan.parts import PARTS
+from breakgan.timeline import Timeline, envelope, timeline_from_onsets
+from breakgan.trajectory import Motion, keyframes, latent_path, part_motion, phase
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """What `breakgan live` sends and how.
+
+    rate: control rate in Hz (envelopes, latents, phase, tempo); lookahead_s: send this many seconds
+    before each tick's time (its timetag stays the tick time); 0 = immediate mode (send at the time).
+    latent_dims: first N latent components as /z0.. messages; latent_vector: whole vector in one message.
+    keys / seed: keyframes per part (part i uses seed + i); bars: stop after N bars (None = loop forever).
+    """
+    rate: float = 60.0
+    lookahead_s: float = 0.0
+    parts: tuple[str, ...] = PARTS
+    latent_dims: int = 8
+    latent_vector: bool = False
+    latent_size: int = 512
+    keys: int = 8
+    seed: int = 0
+    motion: Motion = Motion()
+    bars: int | None = None
+    lead_s: float = 0.1
+    spin_s: float = DEFAULT_SPIN_S
+    temperature: float = 1.0
+
+
+@dataclass
+class LiveState:
+    """What OSC control can change; only the player thread touches it."""
+    playing: bool = True
+    muted: set[str] = field(default_factory=set)
+    solo: set[str] = field(default_factory=set)
+    seeds: dict[str, int] = field(default_factory=dict)
+    temperature: float = 1.0
+    random_seed: int = 0
+
+    def audible(self, part: str) -> bool:
+        if part in self.muted:
+            return False
+        return not self.solo or part in self.solo
+
+
+def zero_messages(parts: tuple[str, ...]) -> list[bytes]:
+    """Onsets and envelopes of every part at 0 (sent on stop and exit so nothing is left stuck)."""
+    msgs = [osc_out.osc_message(osc_out.address("playing"), 0)]
+    for p in parts:
+        msgs.append(osc_out.osc_message(osc_out.part_address(p, "onset"), 0.0))
+        msgs.append(osc_out.osc_message(osc_out.part_address(p, "env"), 0.0))
+    return msgs
+
+
+class Regenerator:
+    """Runs a pattern generator in a background thread; the finished Timeline waits in `results`."""
+
+    def __init__(self, generate: Callable[..., dict] | None):
+        self._generate = generate
+        self.results: queue.Queue[Timeline] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def default() -> "Regenerator":
+        try:
+            from breakgan.drums import generate_onsets
+        except ImportError:
+            generate_onsets = None
+        return Regenerator(generate_onsets)
+
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, *, bars: int, tempo: float, temperature: float, random_seed: int,
+              seed_pattern: dict | None) -> bool:
+        if self._generate is None:
+            warn("regenerate ignored: breakgan.drums.generate_onsets is not available in this install")
+            return False
+        if self.busy():
+            warn("regenerate ignored: a pattern is already being generated")
+            return False
+        kwargs = dict(seed_pattern=seed_pattern, bars=bars, tempo=tempo, temperature=temperature,
+                      random_seed=random_seed)
+        self._thread = threading.Thread(target=self._work, args=(kwargs,), name="breakgan-regenerate",
+                                        daemon=True)
+        self._thread.start()
+        return True
+
+    def _work(self, kwargs: dict) -> None:
+        try:
+            data = self._generate(**kwargs)
+            self.results.put(timeline_from_onsets(data))
+        except Exception as e:  # a failed generation must not stop the show
+            warn(f"regenerate failed: {type(e).__name__}: {e}")
+
+
+def onsets_dict(timeline: Timeline) -> dict:
+    """A Timeline back as the onsets.json structure (seed for regeneration)."""
+    bpb = timeline.beats_per_bar
+    tempo = timeline.tempo or 120.0
+    step_s = 60.0 / tempo / 4
+    return {"tempo": tempo, "steps_per_quarter": 4, "beats_per_bar": bpb,
+            "bars": max(1, round(timeline.duration * tempo / 60.0 / bpb)), "duration": timeline.duration,
+            "parts": {p: [{"time": float(t), "step": int(round(t / step_s)),
+                           "velocity": int(np.clip(round(v * 127), 1, 127))}
+                          for t, v in timeline.onsets(p)] for p in PARTS}}
+
+
+class Player:
+    """Plays a pattern on a clock and sends OSC bundles through `send(dgrams)`.
+
+    `now`/`sleep` default to the clock's time and time.sleep; tests pass a virtual pair.
+    """
+
+    def __init__(self, timeline: Timeline, clock: Clock, send: Callable[[list[bytes]], None],
+                 options: LiveOptions = LiveOptions(), *, controls: queue.Queue | None = None,
+                 regenerator: Regenerator | None = None, sleep: Callable[[float], None] = time.sleep,
+                 log: Callable[[str], None] = info):
+        self.opt = options
+        self.clock = clock
+        self.send = send
+        self.sleep = sleep
+        self.log = log
+        self.controls = controls
+        self.regenerator = regenerator or Regenerator(None)
+        self.pattern = Pattern.from_timeline(timeline, clock.tempo())
+        self.state = LiveState(temperature=options.temperature, random_seed=options.seed,
+                               seeds={p: options.seed + i for i, p in enumerate(PARTS)})
+        self.keys = {p: keyframes(options.latent_size, options.keys, self.state.seeds[p]) for p in options.parts}
+        self.motions = {p: part_motion(options.motion, p) for p in PARTS}
+        self.lateness = Lateness()         # all bundles: sent minus scheduled send time (s)
+        self.onset_lateness = Lateness()   # bundles that carry onsets
+        self.bundles_sent = 0
+        self._segment: Segment | None = None
+        self._swap: tuple[float, Pattern] | None = None
+        self._cache: dict = {}
+        self._addr = {p: {leaf: osc_out.part_address(p, leaf) for leaf in
+                          ("onset", "env", "latent", *[f"z{i}" for i in range(options.latent_dims)])}
+                      for p in PARTS}
+
+    # ---- values -------------------------------------------------------------------------------
+
+    def _loop_onsets(self, part: str, loop: int) -> np.ndarray:
+        """Two loops of the part's onsets, with the keyframe phase carried in from before them as one
+        completed synthetic onset far in the past (phase only matters modulo the key count)."""
+        seg = self._segment
+        key = (id(seg), part, loop)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        p = seg.pattern
+        on = p.two_loops(part, loop)
+        carry = seg.carry[part] + max(loop - 1, 0) * self.opt.motion.step * p.velocity_sum[part]
+        carry = math.fmod(carry, self.opt.keys)
+        if self.opt.motion.step and carry > 1e-9:
+            start = max(loop - 1, 0) * p.duration
+            on = np.concatenate([[[start - 1e4, carry / self.opt.motion.step]], on])
+        if len(self._cache) > 64:
+            self._cache.clear()
+        self._cache[key] = on
+        return on
+
+    def _control_messages(self, position: float) -> list[bytes]:
+        seg, opt = self._segment, self.opt
+        loop = seg.loop_at(position)
+        song_t = np.array([seg.song_time(position)])
+        attack_s = opt.motion.attack_ms / 1000.0
+        release_s = opt.motion.release_ms / 1000.0
+        m = osc_out.osc_message
+        bpb = self.pattern.beats_per_bar
+        looptime = seg.pattern.seconds(seg.local(position) - loop * seg.pattern.length)
+        msgs = [m(osc_out.address("tempo"), self.clock.tempo()),
+                m(osc_out.address("phase"), (position % bpb) / bpb),
+                m(osc_out.address("looptime"), looptime),
+                m(osc_out.address("playing"), 1)]
+        for part in opt.parts:
+            on = self._loop_onsets(part, loop)
+            env = envelope(on, song_t, attack_s, release_s)[0] if self.state.audible(part) else 0.0
+            msgs.append(m(self._addr[part]["env"], env))
+            if opt.latent_dims or opt.latent_vector:
+                z = latent_path(on, self.keys[part], song_t, self.motions[part])[0]
+                if opt.latent_vector:
+                    msgs.append(osc_out.osc_floats(self._addr[part]["latent"], z))
+                for i in range(min(opt.latent_dims, z.size)):
+                    msgs.append(m(self._addr[part][f"z{i}"], z[i]))
+        return msgs
+
+    def _event_messages(self, group: EventGroup) -> list[bytes]:
+        m = osc_out.osc_message
+        msgs = []
+        if group.loop is not None:
+            msgs.append(m(osc_out.address("loop"), group.loop))
+        if group.bar is not None:
+            msgs.append(m(osc_out.address("bar"), group.bar))
+        if group.beat is not None:
+            msgs.append(m(osc_out.address("beat"), group.beat))
+        for part, vel in group.onsets:
+            if part in self.opt.parts and self.state.audible(part):
+                msgs.append(m(self._addr[part]["onset"], vel))
+        return msgs
+
+    # ---- control ------------------------------------------------------------------------------
+
+    def apply(self, c: Control) -> None:
+        """Apply one control (from the OSC listener) between ticks."""
+        s = self.state
+        if c.name == "tempo":
+            self.clock.set_tempo(float(c.value))
+        elif c.name == "play":
+            if not s.playing:
+                s.playing = True
+                self._start()
+        elif c.name == "stop":
+            if s.playing:
+                s.playing = False
+                self.send(osc_out.bundle_dgrams(zero_messages(self.opt.parts), None))
+        elif c.name in ("mute", "solo"):
+            target = s.muted if c.name == "mute" else s.solo
+            (target.add if c.value else target.discard)(c.part)
+        elif c.name == "seed":
+            s.seeds[c.part] = int(c.value)
+            if c.part in self.keys:
+                self.keys[c.part] = keyframes(self.opt.latent_size, self.opt.keys, int(c.value))
+        elif c.name == "reseed":
+            s.random_seed = int(c.value)
+            for i, p in enumerate(PARTS):
+                s.seeds[p] = int(c.value) + i
+                if p in self.keys:
+                    self.keys[p] = keyframes(self.opt.latent_size, self.opt.keys, s.seeds[p])
+        elif c.name == "temperature":
+            s.temperature = float(c.value)
+        elif c.name == "regenerate":
+            tl = self._segment.pattern.timeline if self._segment else self.pattern.timeline
+            bars = max(1, round(self.pattern.length / self.pattern.beats_per_bar))
+            self.regenerator.start(bars=bars, tempo=self.pattern.tempo, temperature=s.temperature,
+                                   random_seed=s.random_seed, seed_pattern=onsets_dict(tl))
+            s.random_seed += 1  # the next regenerate gives a different pattern
+        self.log(f"control: {c.name}" + (f" {c.part}" if c.part else "") +
+                 ("" if c.value is None else f" = {c.value}"))
+
+    def _drain(self) -> None:
+        if self.controls is not None:
+            while True:
+                try:
+                    c = self.controls.get_nowait()
+                except queue.Empty:
+                    break
+                try:
+                    self.apply(c)
+                except Exception as e:  # a control that cannot apply is logged, never fatal
+                    warn(f"control {c.name} ignored: {e}")
+        try:
+            tl = self.regenerator.results.get_nowait()
+        except queue.Empty:
+            return
+        try:
+            new = Pattern.from_timeline(tl, self.pattern.tempo)
+        except Exception as e:
+            warn(f"regenerated pattern ignored: {e}")
+            return
+        if self._segment is not None:
+            bpb = self.pattern.beats_per_bar
+            swap_at = (math.floor(self._cursor / bpb + EPS) + 1) * bpb  # the next bar line
+            self._swap = (float(swap_at), new)
+            self.log(f"new pattern ready: starts at bar {swap_at // bpb}")
+
+    def _install_swap(self) -> None:
+        swap_at, new = self._swap
+        seg = self._segment
+        loop = seg.loop_at(swap_at)
+        carry = {}
+        for part in PARTS:
+            ph = phase(self._loop_onsets(part, loop), np.array([seg.song_time(swap_at)]), self.opt.motion)[0]
+            carry[part] = float(math.fmod(ph, self.opt.keys))
+        self._segment = Segment(new, swap_at, carry)
+        self.pattern = new
+        self._swap = None
+        self._cache.clear()
+
+    # ---- the loop -----------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        """(Re)start the pattern on the next bar line at least lead_s from now."""
+        bpb = self.pattern.beats_per_bar
+        origin = next_bar_beat(self.clock, self.clock.now() + self.opt.lead_s + self.opt.lookahead_s, bpb)
+        self._segment = Segment(self.pattern, float(origin))
+        self._cursor = origin - 1e-6
+        self._end = origin + self.opt.bars * bpb if self.opt.bars else math.inf
+        self._t0 = self.clock.time_at_beat(origin)
+        self._k = 0
+        self._cache.clear()
+
+    def _send_bundle(self, t: float, msgs: list[bytes], has_onsets: bool) -> None:
+        dgrams = osc_out.bundle_dgrams(msgs, t + self.clock.unix_offset)
+        due = t - self.opt.lookahead_s
+        woke = wait_until(due, self.clock.now, self.sleep, self.opt.spin_s)
+        self.send(dgrams)
+        late = woke - due
+        self.lateness.add(late)
+        if has_onsets:
+            self.onset_lateness.add(late)
+        self.bundles_sent += 1
+
+    def step(self) -> bool:
+        """Build and send the next bundle (or idle while stopped). False when --bars are done."""
+        self._drain()
+        if not self.state.playing:
+            self.sleep(0.02)
+            return True
+        group = next_group(self._segment, self._cursor, self.pattern.beats_per_bar,
+                           self._swap[0] if self._swap else None)
+        if group.swap:
+            self._install_swap()
+            group = next_group(self._segment, self._cursor, self.pattern.beats_per_bar)
+        at_end = group.position >= self._end - EPS
+        t_event = self.clock.time_at_beat(self._end if at_end else group.position)
+        t_ctrl = self._t0 + self._k / self.opt.rate
+        now = self.clock.now()
+        if t_ctrl < now - 0.5 / self.opt.rate:
+            # Fell behind (machine stalled): skip the control ticks that are already past.
+            self._k = max(self._k, math.ceil((now - self._t0) * self.opt.rate))
+            t_ctrl = self._t0 + self._k / self.opt.rate
+        if at_end and t_event <= t_ctrl + 1e-4:
+            self._send_bundle(t_event, zero_messages(self.opt.parts), False)
+            self._zeroed = True
+            return False
+        msgs: list[bytes] = []
+        has_onsets = False
+        if t_event <= t_ctrl + 1e-4:
+            t = t_event
+            msgs += self._event_messages(group)
+            has_onsets = bool(group.onsets)
+            self._cursor = group.position
+            if abs(t_ctrl - t_event) <= 1e-4:
+                self._k += 1
+                msgs += self._control_messages(group.position)
+        else:
+            t = t_ctrl
+            self._k += 1
+            msgs += self._control_messages(self.clock.beat_at(t))
+        if msgs:
+            self._send_bundle(t, msgs, has_onsets)
+        return True
+
+    def run(self, max_seconds: float | None = None) -> dict:
+        """Play until --bars are done, Ctrl-C, or max_seconds; always ends by sending zeroed values."""
+        old_switch = sys.getswitchinterval()
+        sys.setswitchinterval(0.001)  # background threads (listener, regenerate) yield the GIL sooner
+        self._zeroed = False
+        self._start()
+        stop_at = self.clock.now() + max_seconds if max_seconds else math.inf
+        try:
+            while self.clock.now() < stop_at and self.step():
+                pass
+        finally:
+            if not self._zeroed:
+                self.send(osc_out.bundle_dgrams(zero_messages(self.opt.parts), None))
+            sys.setswitchinterval(old_switch)
+        return {"bundles": self.bundles_sent, "lateness": self.lateness.summary(),
+                "onset_lateness": self.onset_lateness.summary()}

@@ -1,0 +1,54 @@
+"""Waiting for deadlines precisely: sleep until just before, then spin.
+
+`time.sleep` wakes up late by a variable amount (timer slack, a busy CPU), so the last `spin_s`
+seconds are spent polling the clock instead. Deadlines are always absolute times computed from the
+start (start + k / rate, or the clock's time of a beat), never accumulated sleeps, so an early or late
+wake-up never shifts the ticks after it: the error does not grow over a long run.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+DEFAULT_SPIN_S = 0.002
+
+
+def wait_until(deadline: float, now: Callable[[], float] = time.perf_counter,
+               sleep: Callable[[float], None] = time.sleep, spin_s: float = DEFAULT_SPIN_S) -> float:
+    """Return at (or just after) `deadline` on the `now` clock; returns the time it actually woke."""
+    remaining = deadline - now()
+    if remaining > spin_s:
+        sleep(remaining - spin_s)
+    t = now()
+    while t < deadline:
+        t = now()
+    return t
+
+
+class Lateness:
+    """Sent-minus-scheduled times (seconds), kept in a bounded ring for summaries."""
+
+    def __init__(self, keep: int = 100_000):
+        self._values = np.zeros(keep)
+        self._n = 0
+
+    def add(self, late_s: float) -> None:
+        self._values[self._n % self._values.size] = late_s
+        self._n += 1
+
+    def values(self) -> np.ndarray:
+        if self._n <= self._values.size:
+            return self._values[: self._n].copy()
+        i = self._n % self._values.size
+        return np.concatenate([self._values[i:], self._values[:i]])
+
+    def summary(self) -> dict[str, float]:
+        v = self.values()
+        if v.size == 0:
+            return {"count": 0}
+        ms = v * 1e3
+        return {"count": int(v.size), "p50_ms": float(np.percentile(ms, 50)),
+                "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max())}
