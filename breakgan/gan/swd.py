@@ -90,7 +90,7 @@ def _checked_images(images, name: str):
 
 def level_descriptors(images, level: int, num_levels: int, *, patches_per_image: int = 128,
                       generator: torch.Generator, batch_size: int = 64,
-                      device: str | torch.device = "cpu") -> torch.Tensor:
+                      device: str | torch.device = "cpu", normalise: bool = True) -> torch.Tensor:
     """Normalised 7x7 patch descriptors of one pyramid level: float32 (N * patches_per_image, 3 * 49).
 
     `images` is uint8 (N, 3, R, R), numpy (memory-mapped is fine: read in batches) or torch.
@@ -107,7 +107,7 @@ def level_descriptors(images, level: int, num_levels: int, *, patches_per_image:
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         chunk = images[start:stop]
-        chunk = chunk if isinstance(chunk, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(chunk))
+        chunk = chunk if isinstance(chunk, torch.Tensor) else torch.from_numpy(np.array(chunk))  # copy: memmaps are read-only
         lap = laplacian_level(chunk.to(device), level, num_levels)  # (b, 3, res, res)
         b = stop - start
         iy = (ys[start:stop, :, None, None] + offsets[None, None, :, None]).to(device)  # (b, P, 7, 1)
@@ -116,6 +116,8 @@ def level_descriptors(images, level: int, num_levels: int, *, patches_per_image:
         patches = lap.permute(0, 2, 3, 1)[bi, iy, ix]  # (b, P, 7, 7, 3)
         out[start * patches_per_image:stop * patches_per_image] = (
             patches.permute(0, 1, 4, 2, 3).reshape(b * patches_per_image, 3, PATCH, PATCH))
+    if not normalise:
+        return out.reshape(out.shape[0], -1)
     # per-channel normalisation over the whole level (population std, as numpy's default)
     mean = out.mean(dim=(0, 2, 3), keepdim=True)
     std = out.std(dim=(0, 2, 3), keepdim=True, correction=0).clamp_min(1e-8)
