@@ -1,13 +1,130 @@
-"""`breakgan drums` (placeholder until the drums stage lands)."""
+"""`breakgan drums`: seed MIDI -> DrumsRNN patterns per part, stems and audio; `drums train` / `export`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
 import typer
 
 from breakgan.errors import BreakganError
 
-app = typer.Typer(help="Generate drum patterns per part with DrumsRNN.", invoke_without_command=True)
+app = typer.Typer(
+    help="Generate drum patterns per part with DrumsRNN (Magenta drum_kit), or train the model.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
 
 
-@app.callback()
-def drums(ctx: typer.Context):
-    """Seed MIDI -> per-part drum patterns, stems and audio."""
-    if ctx.invoked_subcommand is None:
-        raise BreakganError("drums is not implemented yet")
+@app.callback(invoke_without_command=True)
+def drums(
+    ctx: typer.Context,
+    seed: Optional[Path] = typer.Option(None, "--seed", help="Seed (primer) MIDI file; drums on channel 10 "
+                                        "or an is_drum track."),
+    seed_pattern: Optional[str] = typer.Option(
+        None, "--seed-pattern",
+        help="Seed as a text grid instead of a MIDI file: one line per part, 'x' = hit (X = accent), "
+             "'.' or '-' = rest, one character per 16th; lines separated by newlines or ';', e.g. "
+             "'kick: x...x...x...x...; snare: ....x.......x...'."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (cand-01/, cand-02/, ... inside)."),
+    bars: int = typer.Option(4, "--bars", min=1, max=256, help="Length of each pattern in bars, seed included."),
+    tempo: Optional[float] = typer.Option(None, "--tempo", help="Tempo in BPM (default: the seed's first "
+                                          "tempo, or 120)."),
+    temperature: float = typer.Option(1.0, "--temperature", min=0.0, max=10.0,
+                                      help="Sampling temperature; 0 = always the likeliest event, above ~1.5 is "
+                                           "near random."),
+    candidates: int = typer.Option(1, "--candidates", "-n", min=1, max=99, help="How many patterns to generate."),
+    beam_size: int = typer.Option(1, "--beam-size", min=1, max=64, help="Beam search: sequences kept (Magenta's "
+                                  "beam_size)."),
+    branch_factor: int = typer.Option(1, "--branch-factor", min=1, max=64,
+                                      help="Beam search: samples drawn from each kept sequence per iteration."),
+    steps_per_iteration: int = typer.Option(1, "--steps-per-iteration", min=1, max=512,
+                                            help="Beam search: steps generated between prunings."),
+    seed_bars: Optional[float] = typer.Option(None, "--seed-bars", min=0.0,
+                                              help="Use only the first N bars of the seed (default: all of it "
+                                                   "that fits)."),
+    parts: Optional[str] = typer.Option(None, "--parts", help="Comma-separated parts to put in mix.wav "
+                                        "(default all): kick snare hihat_closed hihat_open tom_low tom_mid "
+                                        "tom_high crash ride."),
+    drum_channel: Optional[int] = typer.Option(None, "--drum-channel", min=1, max=16,
+                                               help="Take the seed's drums from this MIDI channel (1-16) "
+                                                    "instead of channel 10 / is_drum tracks."),
+    beats_per_bar: Optional[int] = typer.Option(None, "--beats-per-bar", min=1, max=16,
+                                                help="Quarter notes per bar (default: from the seed's time "
+                                                     "signature, else 4)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model folder or .safetensors file "
+                                         "(default: the shipped model)."),
+    soundfont: Optional[Path] = typer.Option(None, "--soundfont", help="SoundFont (.sf2) for the stems "
+                                             "(default: TimGM6mb.sf2 shipped with pretty_midi)."),
+    sample_rate: int = typer.Option(44100, "--sample-rate", min=8000, max=192000, help="Audio sample rate in Hz."),
+    random_seed: int = typer.Option(0, "--random-seed", help="Random seed: same inputs + seed -> same MIDI."),
+):
+    """Seed MIDI -> per-part drum patterns, stems and audio (`breakgan drums --seed x.mid --out DIR`)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if seed is None and seed_pattern is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+    if out is None:
+        raise BreakganError("--out is required (the folder to write candidates to)")
+    if seed is not None and seed_pattern is not None:
+        raise BreakganError("give either --seed or --seed-pattern, not both")
+    from breakgan.drums.run import run_drums
+    from breakgan.parts import parse_parts
+
+    run_drums(seed, out, seed_pattern=seed_pattern, bars=bars, tempo=tempo, temperature=temperature,
+              candidates=candidates, beam_size=beam_size, branch_factor=branch_factor,
+              steps_per_iteration=steps_per_iteration, seed_bars=seed_bars, parts=parse_parts(parts),
+              drum_channel=drum_channel, beats_per_bar=beats_per_bar, model=model, soundfont=soundfont,
+              sample_rate=sample_rate, random_seed=random_seed)
+
+
+@app.command("train", no_args_is_help=True)
+def train(
+    midi_dirs: list[Path] = typer.Argument(..., help="Folders of MIDI files (searched recursively); a Groove "
+                                           "MIDI Dataset info.csv in a folder gives its train/validation split."),
+    out: Path = typer.Option(..., "--out", "-o", help="Model folder (checkpoints, logs, metrics)."),
+    steps: int = typer.Option(20000, "--steps", min=1, help="Total optimiser steps."),
+    batch_size: int = typer.Option(128, "--batch-size", min=1, help="Sequences per batch (Magenta: 128)."),
+    learning_rate: float = typer.Option(1e-3, "--learning-rate", help="Adam learning rate."),
+    clip_norm: float = typer.Option(3.0, "--clip-norm", help="Gradient clipping norm."),
+    max_steps: int = typer.Option(512, "--max-steps", min=16, help="Split drum tracks into chunks of at most "
+                                  "this many 16th steps."),
+    min_bars: int = typer.Option(4, "--min-bars", min=1, help="Drop drum tracks shorter than this many bars."),
+    validation_fraction: float = typer.Option(0.1, "--validation-fraction", min=0.0, max=0.9,
+                                              help="Validation share for folders without info.csv."),
+    eval_every: int = typer.Option(200, "--eval-every", min=1, help="Validate every N steps."),
+    save_every: int = typer.Option(100, "--save-every", min=1, help="Checkpoint every N steps."),
+    minutes: float = typer.Option(0.0, "--minutes", min=0.0, help="Stop after this many minutes of training "
+                                  "(0 = no limit); the model is saved."),
+    resume: bool = typer.Option(True, "--resume/--restart", help="Continue from the checkpoint in --out."),
+    device: str = typer.Option("cpu", "--device", help="torch device: cpu or cuda."),
+    threads: int = typer.Option(0, "--threads", min=0, help="CPU threads for torch (0 = default)."),
+    random_seed: int = typer.Option(0, "--random-seed", help="Seed for initialisation, batch order, dropout."),
+):
+    """Train DrumsRNN on MIDI folders (resumable; validation loss, perplexity and accuracy logged)."""
+    from breakgan.drums.train import TrainOptions, train_drums
+
+    opts = TrainOptions(steps=steps, batch_size=batch_size, learning_rate=learning_rate, clip_norm=clip_norm,
+                        max_steps=max_steps, min_bars=min_bars, validation_fraction=validation_fraction,
+                        eval_every=eval_every, save_every=save_every, minutes=minutes, seed=random_seed,
+                        device=device, threads=threads)
+    result = train_drums(midi_dirs, out, opts, resume=resume)
+    v = result.get("validation") or {}
+    if v:
+        typer.echo(f"step {result['step']}: validation perplexity {v['perplexity']:.3f}, "
+                   f"accuracy {v['accuracy']:.3f}")
+
+
+@app.command("export", no_args_is_help=True)
+def export(
+    model_dir: Path = typer.Argument(..., help="Trained model folder (or .safetensors file)."),
+    out_file: Path = typer.Argument(..., help="Output .safetensors file."),
+    dtype: str = typer.Option("float16", "--dtype", help="Stored precision: float16 or float32."),
+):
+    """Write a trained model as one small .safetensors file (what assets/drums ships)."""
+    if dtype not in ("float16", "float32", "bfloat16"):
+        raise BreakganError(f"--dtype {dtype}: choose float16, bfloat16 or float32")
+    from breakgan.drums.train import export_model
+
+    typer.echo(export_model(model_dir, out_file, dtype))

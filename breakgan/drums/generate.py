@@ -1,0 +1,287 @@
+"""Fast DrumsRNN generation: sampling with temperature and Magenta-style beam search.
+
+The trained parameters (TF layout) are folded once into run-time weights so one step is a handful of
+in-place torch ops on pre-allocated buffers:
+- the linear input projection is folded into the first LSTM kernel, and the one-hot event part of it
+  becomes a (512, 4H) table lookup;
+- all recurrent state lives in one row per sequence, S = [counter | attention | h0 | h1 | h2 | c0 | c1 | c2],
+  so every layer reads one contiguous slice ([counter, attention, h0], [h0, h1], [h1, h2]) and the
+  attention query reads [h0 h1 h2 c0 c1 c2] with its weight rows permuted to match;
+- the j gate columns are pre-scaled by 2 and the forget bias (+1) folded into the bias, so one sigmoid
+  gives all four gates (tanh(x) = 2 sigmoid(2x) - 1);
+- the attention's stored outputs and their keys are ring buffers (the softmax over slots does not
+  depend on slot order), keys computed once per stored output together with the logits;
+- sampling is Gumbel-max on noise drawn up front, so no per-step Python objects or host syncs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from breakgan.drums.encoding import COUNTER_BITS, counter_bits
+from breakgan.drums.model import FORGET_BIAS, DrumsRNN
+
+
+@dataclass
+class BeamOptions:
+    beam_size: int = 1
+    branch_factor: int = 1
+    steps_per_iteration: int = 1
+
+
+class FastDrums:
+    """Run-time form of a DrumsRNN for generation (CPU or CUDA, float32)."""
+
+    def __init__(self, model: DrumsRNN):
+        cfg = model.config
+        self.cfg = cfg
+        self.n_cls = cfg.num_classes
+        self.a = a = cfg.attn_size
+        self.H = list(cfg.layers)
+        self.L = cfg.attn_length
+        dev = next(model.parameters()).device
+        self.device = dev
+        with torch.no_grad():
+            p = {k: v.detach().float() for k, v in model.state_dict().items()}
+            n_in = cfg.input_size
+            # S layout offsets
+            self.off_attn = COUNTER_BITS
+            self.off_h = []
+            o = COUNTER_BITS + a
+            for h in self.H:
+                self.off_h.append(o)
+                o += h
+            self.off_c = []
+            for h in self.H:
+                self.off_c.append(o)
+                o += h
+            self.width = o
+
+            def gate_fix(w):  # scale j by 2 (one sigmoid for all gates); w [..., 4H]
+                w = w.clone()
+                h = w.shape[-1] // 4
+                w[..., h:2 * h] *= 2
+                return w
+
+            k1, b1 = p["kernels.0"], p["biases.0"]
+            wx1, wh1 = k1[:n_in], k1[n_in:]
+            w_in, b_in = p["input_w"], p["input_b"]
+            bias1 = b_in @ wx1 + b1
+            bias1[2 * self.H[0]:3 * self.H[0]] += FORGET_BIAS
+            self.event_table = gate_fix(w_in[:self.n_cls] @ wx1 + bias1).contiguous()  # (512, 4H)
+            self.w = [gate_fix(torch.cat([w_in[self.n_cls:n_in] @ wx1, w_in[n_in:] @ wx1, wh1], 0)).contiguous()]
+            self.b = [None]
+            for i in range(1, len(self.H)):
+                b = p[f"biases.{i}"].clone()
+                b[2 * self.H[i]:3 * self.H[i]] += FORGET_BIAS
+                self.w.append(gate_fix(p[f"kernels.{i}"]).contiguous())
+                self.b.append(gate_fix(b)[None].contiguous())
+            # query rows come as [c0 h0 c1 h1 c2 h2]; S holds [h0 h1 h2 c0 c1 c2]
+            q = p["attn_q_w"]
+            rows_c, rows_h, r = [], [], 0
+            for h in self.H:
+                rows_c.append(q[r:r + h])
+                rows_h.append(q[r + h:r + 2 * h])
+                r += 2 * h
+            self.w_q = torch.cat(rows_h + rows_c, 0).contiguous()
+            self.b_q = p["attn_q_b"][None].contiguous()
+            out_w = p["out_w"]
+            self.w_oh = out_w[:self.H[-1]].contiguous()
+            self.w_oa = out_w[self.H[-1]:].contiguous()
+            self.b_o = p["out_b"][None].contiguous()
+            self.w_fk = torch.cat([p["fc_w"], p["attn_k"]], 1).contiguous()  # logits and key together
+            self.b_fk = torch.cat([p["fc_b"], torch.zeros(a)])[None].contiguous()
+            self.v = p["attn_v"].contiguous()
+            self.counters = torch.from_numpy(counter_bits(np.arange(64)))  # period 64 for 6 bits
+        for name in ("event_table", "w_q", "b_q", "w_oh", "w_oa", "b_o", "w_fk", "b_fk", "v", "counters"):
+            setattr(self, name, getattr(self, name).to(dev))
+        self.w = [w.to(dev) for w in self.w]
+        self.b = [b if b is None else b.to(dev) for b in self.b]
+
+    # ---- state -------------------------------------------------------------------------------
+    def new_state(self, batch: int) -> dict:
+        z = lambda *s: torch.zeros(*s, device=self.device)  # noqa: E731
+        return self._views({"S": z(batch, self.width), "mem": z(batch, self.L, self.a),
+                            "keys": z(batch, self.L, self.a), "t": 0})
+
+    def select(self, state: dict, rows: torch.Tensor) -> dict:
+        """The state of the given rows (beam search reordering), with fresh buffers."""
+        return self._views({"S": state["S"].index_select(0, rows), "mem": state["mem"].index_select(0, rows),
+                            "keys": state["keys"].index_select(0, rows), "t": state["t"],
+                            "fk": state["fk"].index_select(0, rows)})
+
+    def _views(self, st: dict) -> dict:
+        """Pre-made views and scratch buffers, so a step creates (almost) no tensors."""
+        S, mem, keys = st["S"], st["mem"], st["keys"]
+        B, a, H, dev = S.shape[0], self.a, self.H, self.device
+        st["counter"] = S[:, :COUNTER_BITS]
+        st["attn"] = S[:, self.off_attn:self.off_attn + a]
+        st["layers"] = []
+        for i, h in enumerate(H):
+            oh, oc = self.off_h[i], self.off_c[i]
+            g = torch.empty(B, 4 * h, device=dev)
+            x = S[:, :oh + h] if i == 0 else S[:, self.off_h[i - 1]:oh + h]
+            st["layers"].append((x, g, g[:, :h], g[:, h:2 * h], g[:, 2 * h:3 * h], g[:, 3 * h:],
+                                 S[:, oc:oc + h], S[:, oh:oh + h]))
+        st["query_in"] = S[:, self.off_h[0]:]
+        st["h_top"] = S[:, self.off_h[-1]:self.off_h[-1] + H[-1]]
+        st["z"] = torch.empty(B, 1, a, device=dev)
+        st["scratch"] = torch.empty(B, self.L, a, device=dev)
+        st["scores"] = torch.empty(B, self.L, device=dev)
+        st["attn_buf"] = torch.empty(B, 1, a, device=dev)
+        st["out"] = torch.empty(B, a, device=dev)
+        st["z2"] = st["z"][:, 0]
+        if "fk" not in st:
+            st["fk"] = torch.empty(B, self.n_cls + a, device=dev)
+        st["logits"] = st["fk"][:, :self.n_cls]
+        st["key"] = st["fk"][:, self.n_cls:]
+        st["mem_slots"] = [mem[:, k] for k in range(self.L)]
+        st["key_slots"] = [keys[:, k] for k in range(self.L)]
+        return st
+
+    # ---- one step ------------------------------------------------------------------------------
+    def step(self, st: dict, events: torch.Tensor) -> torch.Tensor:
+        """Feed events (B,) at position st["t"]; returns the logits (B, 512) for the next step.
+
+        The returned tensor is a buffer of the state: use it before the next step.
+        """
+        t = st["t"]
+        st["counter"].copy_(self.counters[t % 64])
+        for i, (x, g, gi, gj, gf, go, c, h) in enumerate(st["layers"]):
+            if i == 0:
+                torch.index_select(self.event_table, 0, events, out=g)
+                g.addmm_(x, self.w[0])
+            else:
+                torch.addmm(self.b[i], x, self.w[i], out=g)
+            g.sigmoid_()
+            c.mul_(gf).addcmul_(gi, gj, value=2.0).sub_(gi)  # c*f + i*tanh(j), tanh(j) = 2 sig(2j) - 1
+            torch.tanh(c, out=h)
+            h.mul_(go)
+        z = st["z"]
+        torch.addmm(self.b_q, st["query_in"], self.w_q, out=st["z2"])
+        scratch = st["scratch"]
+        torch.add(st["keys"], z, out=scratch)
+        torch.matmul(scratch.tanh_(), self.v, out=st["scores"])
+        weights = torch.softmax(st["scores"], 1)
+        torch.bmm(weights[:, None], st["mem"], out=st["attn_buf"])
+        attn = st["attn"]
+        attn.copy_(st["attn_buf"][:, 0])
+        out = st["out"]
+        torch.addmm(self.b_o, st["h_top"], self.w_oh, out=out)
+        out.addmm_(attn, self.w_oa)
+        torch.addmm(self.b_fk, out, self.w_fk, out=st["fk"])
+        slot = t % self.L
+        st["mem_slots"][slot].copy_(out)
+        st["key_slots"][slot].copy_(st["key"])
+        st["t"] = t + 1
+        return st["logits"]
+
+    # ---- generation ----------------------------------------------------------------------------
+    def gumbel(self, shape, temperature: float, generator: torch.Generator) -> torch.Tensor:
+        u = torch.rand(shape, generator=generator).clamp_(1e-10, 1.0 - 1e-7)
+        return (-torch.log(-torch.log(u)) * temperature).to(self.device)
+
+    @torch.inference_mode()
+    def generate(self, primer: np.ndarray, total_steps: int, *, temperature: float = 1.0, seed: int = 0,
+                 beam: BeamOptions = BeamOptions()) -> np.ndarray:
+        """Continue `primer` (class labels, at least one) to `total_steps` labels."""
+        primer = np.asarray(primer, dtype=np.int64)
+        if len(primer) < 1:
+            raise ValueError("primer needs at least one step")
+        if len(primer) >= total_steps:
+            return primer[:total_steps].copy()
+        gen = torch.Generator().manual_seed(int(seed))
+        n_new = total_steps - len(primer)
+        if beam.beam_size == 1 and beam.branch_factor == 1:
+            return self._sample(primer, total_steps, temperature, gen)
+        return self._beam(primer, n_new, temperature, gen, beam)
+
+    def _prime(self, primer: np.ndarray, batch: int) -> tuple[dict, torch.Tensor]:
+        """Feed all primer steps; returns the state and the logits for the first new step."""
+        state = self.new_state(batch)
+        p = torch.from_numpy(primer).to(self.device)
+        logits = None
+        for k in range(len(primer)):
+            logits = self.step(state, p[k:k + 1].expand(batch))
+        return state, logits
+
+    def _sample(self, primer, total_steps, temperature, gen) -> np.ndarray:
+        n_new = total_steps - len(primer)
+        noise = self.gumbel((n_new, 1, self.n_cls), temperature, gen) if temperature > 0 else None
+        out = torch.empty(total_steps, dtype=torch.int64, device=self.device)
+        out[:len(primer)] = torch.from_numpy(primer)
+        state, logits = self._prime(primer, 1)
+        for k in range(n_new):
+            pos = len(primer) + k
+            dest = out[pos:pos + 1]
+            if noise is not None:
+                torch.argmax(logits + noise[k], 1, out=dest)
+            else:
+                torch.argmax(logits, 1, out=dest)
+            if pos + 1 < total_steps:
+                logits = self.step(state, dest)
+        return out.cpu().numpy()
+
+    def _beam(self, primer, n_new, temperature, gen, beam: BeamOptions) -> np.ndarray:
+        """Magenta's beam search: sample branch_factor continuations of each kept sequence for
+        steps_per_iteration steps, keep the beam_size best by log-likelihood, repeat."""
+        B0 = beam.beam_size
+        state, logits = self._prime(primer, B0)
+        seqs = torch.empty((B0, 0), dtype=torch.int64, device=self.device)
+        scores = torch.zeros(B0, device=self.device)
+        t_scale = temperature if temperature > 0 else 1.0
+
+        def advance(state, logits, seqs, scores, steps, remaining):
+            for _ in range(steps):
+                logp = torch.log_softmax(logits / t_scale, 1)
+                if temperature > 0:
+                    ev = torch.argmax(logp + self.gumbel(logp.shape, 1.0, gen), 1)
+                else:
+                    ev = torch.argmax(logp, 1)
+                scores = scores + logp.gather(1, ev[:, None])[:, 0]
+                seqs = torch.cat([seqs, ev[:, None]], 1)
+                remaining -= 1
+                if remaining > 0:
+                    logits = self.step(state, ev)
+            return state, logits, seqs, scores, remaining
+
+        first = (n_new - 1) % beam.steps_per_iteration + 1
+        state, logits, seqs, scores, remaining = advance(state, logits, seqs, scores, first, n_new)
+        while remaining > 0:
+            rows = torch.arange(seqs.shape[0], device=self.device).repeat_interleave(beam.branch_factor)
+            state = self.select(state, rows)
+            logits, seqs, scores = state["logits"], seqs[rows], scores[rows]
+            steps = min(beam.steps_per_iteration, remaining)
+            state, logits, seqs, scores, remaining = advance(state, logits, seqs, scores, steps, remaining)
+            keep = torch.argsort(scores, descending=True, stable=True)[:B0]
+            state = self.select(state, keep)
+            logits, seqs, scores = state["logits"], seqs[keep], scores[keep]
+        best = int(torch.argmax(scores))
+        return np.concatenate([primer, seqs[best].cpu().numpy()])
+
+
+def bare_stack_loop(model: DrumsRNN, steps: int, batch: int = 1) -> None:
+    """The limit for benchmarks: the same 3 LSTM layers (no attention, no sampling) stepped with
+    torch's fused `lstm_cell` on converted weights. Layer 1's input is the 518-wide projected input."""
+    cfg = model.config
+    with torch.inference_mode():
+        ws = []
+        for i, h in enumerate(cfg.layers):
+            k = model.kernels[i].detach().float()
+            b = model.biases[i].detach().float().clone()
+            b[2 * h:3 * h] += FORGET_BIAS
+            n_in = k.shape[0] - h
+            # TF (i, j, f, o) -> torch (i, f, g, o)
+            perm = torch.cat([torch.arange(0, h), torch.arange(2 * h, 3 * h), torch.arange(h, 2 * h),
+                              torch.arange(3 * h, 4 * h)])
+            ws.append((k[:n_in, perm].t().contiguous(), k[n_in:, perm].t().contiguous(), b[perm].contiguous()))
+        x = torch.zeros(batch, cfg.input_size)
+        hs = [(torch.zeros(batch, h), torch.zeros(batch, h)) for h in cfg.layers]
+        for _ in range(steps):
+            inp = x
+            for i, (wi, wh, b) in enumerate(ws):
+                hs[i] = torch.lstm_cell(inp, hs[i], wi, wh, b, None)
+                inp = hs[i][0]
