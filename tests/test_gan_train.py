@@ -1,0 +1,327 @@
+"""`breakgan train`: schedule, networks, a tiny run through two resolution transitions, exact resume,
+Ctrl-C, NaN, disk full, bad input, load/export of generators, and 2-process data parallelism (gloo)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from breakgan.errors import BreakganError
+from breakgan.gan import checkpoint as ckpt
+from breakgan.gan import export_generator, load_generator
+from breakgan.gan.augment import AugmentState, augment
+from breakgan.gan.data import BatchLoader, open_dataset
+from breakgan.gan.networks import Discriminator, Generator, NetConfig, minibatch_stddev
+from breakgan.gan.schedule import PAPER_BATCH, parse_batch_table, schedule, total_kimg
+from breakgan.gan.training import TrainOptions, train
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gan_helpers import TINY, make_dataset  # noqa: E402
+
+torch.set_num_threads(1)
+
+# 16 px target: 4 px stable, fade to 8, stable 8, fade to 16, stable 16 -> two transitions in 0.4 kimg.
+FAST = dict(TINY, stable_kimg=0.064, fade_kimg=0.064, batch="8", snapshot_kimg=0.096, metric_images=16,
+            grid=8, device="cpu")
+
+
+def opts(**kw) -> TrainOptions:
+    return TrainOptions(**{**FAST, **kw})
+
+
+@pytest.fixture
+def dataset(tmp_path) -> Path:
+    return make_dataset(tmp_path / "ds")
+
+
+# ---- pure parts -----------------------------------------------------------------------------------
+
+def test_schedule_is_a_pure_function_of_images_shown():
+    kw = dict(resolution=16, stable_kimg=1, fade_kimg=2)
+    assert schedule(0, **kw).resolution == 4 and schedule(999, **kw).alpha == 1.0
+    p = schedule(1000 + 500, **kw)  # a quarter into the fade to 8 px
+    assert (p.resolution, p.alpha, p.fading, p.name) == (8, 0.25, True, "fade 8px")
+    assert schedule(1000 + 2000, **kw).alpha == 1.0 and schedule(3999, **kw).resolution == 8
+    assert schedule(4000 + 1000, **kw).resolution == 16 and schedule(4000 + 1000, **kw).alpha == 0.5
+    assert schedule(10**9, **kw).resolution == 16 and schedule(10**9, **kw).alpha == 1.0
+    assert schedule(0, **kw).batch == PAPER_BATCH[4] == 128
+    assert schedule(0, resolution=256, batch={4: 7}).batch == 7
+    assert total_kimg(16, 1, 2) == 1 + 2 * 3
+    assert parse_batch_table("32")[256] == 32 and parse_batch_table("256:4")[256] == 4
+    assert parse_batch_table("256:4")[4] == 128
+
+
+def test_fade_in_starts_from_the_previous_resolution():
+    cfg = NetConfig(resolution=16, **{k: TINY[k] for k in ("latent_size", "fmap_base", "fmap_max", "fmap_min")})
+    torch.manual_seed(0)
+    G, D = Generator(cfg), Discriminator(cfg)
+    z = torch.randn(4, 16)
+    low = G(z, level=1, alpha=1.0)
+    faded = G(z, level=2, alpha=0.0)
+    assert faded.shape == (4, 3, 16, 16)
+    assert torch.allclose(faded, torch.nn.functional.interpolate(low, scale_factor=2.0), atol=1e-6)
+    img = torch.randn(4, 3, 16, 16)
+    assert torch.allclose(D(img, level=2, alpha=0.0), D(torch.nn.functional.avg_pool2d(img, 2), level=1), atol=1e-5)
+
+
+def test_minibatch_stddev_chunks_keep_batches_apart():
+    a, b = torch.randn(8, 5, 4, 4), torch.randn(8, 5, 4, 4) * 3
+    joint = minibatch_stddev(torch.cat([a, b]), group=4, chunks=2)
+    assert torch.allclose(joint, torch.cat([minibatch_stddev(a, 4), minibatch_stddev(b, 4)]))
+    assert not torch.allclose(minibatch_stddev(torch.cat([a, b]), 4)[:, -1], joint[:, -1])
+
+
+def test_augmentation_is_seeded_differentiable_and_off_at_zero():
+    x = torch.randn(6, 3, 16, 16, requires_grad=True)
+    g = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    assert augment(x, 0.0, g()) is x
+    y1, y2 = augment(x, 1.0, g()), augment(x, 1.0, g())
+    assert torch.equal(y1, y2) and not torch.equal(y1, x)
+    y1.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    state = AugmentState(adaptive=True)
+    for step in range(4):
+        state.accumulate(8.0, 8.0)  # D is sure about every real: raise p
+        state.adjust(step, batch=8)
+    assert state.p > 0 and state.sign_count == 0
+
+
+def test_data_order_is_sharded_and_resumable(dataset):
+    data = open_dataset(dataset, 16)
+    r0 = BatchLoader(data, seed=1, rank=0, world=2)
+    r1 = BatchLoader(data, seed=1, rank=1, world=2)
+    a, b = r0.indices(16, 16), r1.indices(16, 16)
+    assert len(a) == len(b) == 8 and not set(a) & set(b)
+    from breakgan.gan.data import epoch_permutation
+
+    # across the 48-frame epoch boundary: the tail of epoch 0, then the head of epoch 1
+    crossing = np.concatenate([r0.indices(40, 16), r1.indices(40, 16)])
+    expect = np.concatenate([epoch_permutation(1, 0, 48)[40:], epoch_permutation(1, 1, 48)[:8]])
+    assert np.array_equal(crossing, expect)
+    assert np.array_equal(BatchLoader(data, seed=1, rank=0, world=2).indices(16, 16), a)
+    images, labels = r0.get(8, 0, 16)
+    assert images.shape == (8, 3, 8, 8) and images.dtype == torch.uint8 and labels is None
+    r0.close(), r1.close()
+
+
+# ---- training runs --------------------------------------------------------------------------------
+
+def test_tiny_run_grows_through_two_transitions_and_loads(dataset, tmp_path):
+    run = tmp_path / "run"
+    summary = train(dataset, run, opts(kimg=0.32))
+    assert summary["kimg"] >= 0.32
+    for name in ("reals.png", "fakes000000.png", "options.json", "breakgan.json"):
+        assert (run / name).is_file(), name
+    assert list(run.glob("events.out.tfevents.*"))
+    record = json.loads((run / "breakgan.json").read_text())
+    assert record["stage"] == "train" and record["status"] == "done" and record["resolution"] == 16
+    assert json.loads((run / "options.json").read_text())["latent_size"] == 16
+    ckpts = sorted((run / "checkpoints").glob("ckpt-*.safetensors"))
+    assert 1 <= len(ckpts) <= FAST.get("keep", 3) + 1
+    assert (run / "checkpoints" / "latest.json").is_file()
+
+    G, info = load_generator(run)
+    assert info["resolution"] == 16 and info["latent_size"] == 16 and info["num_classes"] == 0
+    assert info["kimg"] == pytest.approx(summary["kimg"])
+    z = torch.randn(3, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = G(z)
+    assert out.shape == (3, 3, 16, 16) and out.min() >= -1 and out.max() <= 1
+    assert out.std() > 0.01  # it draws something, not a constant
+
+    small = export_generator(run, tmp_path / "g.safetensors")
+    assert small.stat().st_size < min(p.stat().st_size for p in ckpts) / 3
+    G2, info2 = load_generator(small)
+    with torch.no_grad():
+        assert torch.equal(G2(z), out)
+    assert info2["resolution"] == 16
+
+
+def _tensors(path: Path) -> dict:
+    tensors, _ = ckpt.read_checkpoint(path)
+    return tensors
+
+
+def test_ctrl_c_then_resume_equals_an_uninterrupted_run(dataset, tmp_path):
+    # Adaptive augmentation, a fade and a resolution change all happen across the interruption.
+    kw = dict(kimg=0.24, augment="ada", augment_target=-1.0, snapshot_kimg=0.1)  # target -1: p keeps rising
+    ref = train(dataset, tmp_path / "a", opts(**kw))
+
+    def interrupt(trainer):
+        if trainer.step == 9:
+            signal.raise_signal(signal.SIGINT)  # a real Ctrl-C, caught at the next step boundary
+
+    with pytest.raises(KeyboardInterrupt):
+        train(dataset, tmp_path / "b", opts(**kw), on_step=interrupt)
+    stopped = ckpt.latest_checkpoint(tmp_path / "b")
+    _, meta = ckpt.read_checkpoint(stopped)
+    assert 0 < meta["images_shown"] < ref["kimg"] * 1000 and meta["augment"]["p"] > 0
+    assert json.loads((tmp_path / "b" / "breakgan.json").read_text())["status"] == "interrupted"
+
+    resumed = train(dataset, tmp_path / "b", opts(**kw), resume=True)
+    assert resumed["steps"] == ref["steps"]
+    a, b = _tensors(ref["checkpoint"]), _tensors(resumed["checkpoint"])
+    assert set(a) == set(b)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key  # G, D, EMA, both Adam states: bit-identical
+    assert resumed["weights_sha256"] == ref["weights_sha256"]
+
+
+def test_nan_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(dataset, tmp_path):
+    run = tmp_path / "run"
+
+    def poison(trainer):
+        if trainer.step == 14:  # after the first snapshot (at 0.096 kimg = step 12)
+            with torch.no_grad():
+                trainer.D.dense1.bias.fill_(float("nan"))
+
+    with pytest.raises(BreakganError, match=r"loss became NaN at kimg .*last good checkpoint: .*ckpt-"):
+        train(dataset, run, opts(kimg=0.32), on_step=poison)
+    latest = ckpt.latest_checkpoint(run)
+    tensors, meta = ckpt.read_checkpoint(latest)
+    assert meta["step"] == 12 and all(torch.isfinite(t).all() for k, t in tensors.items() if not k.startswith("rng"))
+    G, _ = load_generator(run)
+    assert torch.isfinite(G(torch.randn(2, 16))).all()
+
+
+def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(dataset, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    real_write = ckpt.write_bytes_atomic
+    calls = []
+
+    def full_disk(path, data):
+        calls.append(path)
+        if len(calls) == 2:  # the second checkpoint: write part of it, then the disk is full
+            with open(path.with_name(f".{path.name}.x.tmp"), "wb") as f:
+                f.write(data[:100])
+            os.unlink(path.with_name(f".{path.name}.x.tmp"))
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(path, data)
+
+    monkeypatch.setattr(ckpt, "write_bytes_atomic", full_disk)
+    with pytest.raises(BreakganError, match=r"cannot write checkpoint \(No space left on device\); "
+                                            r"the previous checkpoint .*ckpt-0000000096.safetensors is kept"):
+        train(dataset, run, opts(kimg=0.32))
+    assert [p.name for p in (run / "checkpoints").iterdir() if p.name.startswith(".")] == []
+    G, info = load_generator(run)
+    assert info["kimg"] == pytest.approx(0.096)
+
+
+def test_conditional_logistic_mirror_run(dataset, tmp_path):
+    run = tmp_path / "run"
+    train(dataset, run, opts(kimg=0.08, conditional=True, loss="logistic", mirror=True, augment="0.5",
+                             snapshot_kimg=1))
+    G, info = load_generator(run)
+    assert info["num_classes"] == 2 and info["labels"] == ["a", "b"]
+    z = torch.randn(2, 16)
+    with torch.no_grad():
+        a, b = G(z, torch.tensor([0, 0])), G(z, torch.tensor([1, 1]))
+    assert a.shape == (2, 3, 8, 8) and not torch.equal(a, b)
+    assert G(z).shape == (2, 3, 8, 8)  # labels=None works for conditional generators too
+
+
+# ---- bad input ------------------------------------------------------------------------------------
+
+def test_bad_datasets_give_one_line_errors(tmp_path):
+    with pytest.raises(BreakganError, match="missing: dataset folder not found|dataset folder not found"):
+        train(tmp_path / "nope", tmp_path / "r", opts())
+    empty = make_dataset(tmp_path / "empty", count=4)
+    rec = json.loads((empty / "breakgan.json").read_text())
+    (empty / "breakgan.json").write_text(json.dumps({**rec, "count": 0}))
+    with pytest.raises(BreakganError, match="dataset is empty"):
+        train(empty, tmp_path / "r", opts())
+    small = make_dataset(tmp_path / "small", count=4, size=8)
+    with pytest.raises(BreakganError, match=r"frames are 8px, smaller than the target resolution 16px"):
+        train(small, tmp_path / "r", opts(resolution=16))
+    (small / "packed" / "8.npy").unlink()
+    with pytest.raises(BreakganError, match=r"8\.npy: packed array missing"):
+        train(small, tmp_path / "r", opts())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_requested_without_cuda_is_a_clear_cli_error(dataset, tmp_path, capsys):
+    from breakgan.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(dataset), "--out", str(tmp_path / "r"), "--device", "cuda"])
+    assert exit_info.value.code != 0
+    err = capsys.readouterr().err
+    assert "error: --device cuda: CUDA is not available" in err and "Traceback" not in err
+
+
+def test_loading_rejects_foreign_and_mismatched_files(dataset, tmp_path):
+    with pytest.raises(BreakganError, match="no such run folder or checkpoint"):
+        load_generator(tmp_path / "missing.safetensors")
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x00" * 64)
+    with pytest.raises(BreakganError, match="junk.safetensors: not a readable breakgan checkpoint"):
+        load_generator(junk)
+    from safetensors.torch import save_file
+
+    plain = tmp_path / "plain.safetensors"
+    save_file({"w": torch.zeros(2)}, str(plain))
+    with pytest.raises(BreakganError, match="plain.safetensors: not a breakgan checkpoint"):
+        load_generator(plain)
+    # a generator file whose config says latent 32 while its tensors are latent 16
+    run = tmp_path / "run"
+    train(dataset, run, opts(kimg=0.016, snapshot_kimg=1))
+    good = export_generator(run, tmp_path / "g.safetensors")
+    tensors, meta = ckpt.read_checkpoint(good)
+    meta["net"]["latent_size"] = 32
+    from safetensors.torch import save
+
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(save(tensors, metadata={"format": ckpt.GENERATOR_FORMAT, "breakgan": json.dumps(meta)}))
+    with pytest.raises(BreakganError, match="bad.safetensors: generator does not match the architecture"):
+        load_generator(bad)
+    # starting over an existing run without --resume is refused
+    with pytest.raises(BreakganError, match="already holds a training run; pass --resume"):
+        train(dataset, run, opts(kimg=0.016))
+
+
+def test_checkpoints_load_without_unpickling(dataset, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    train(dataset, run, opts(kimg=0.016, snapshot_kimg=1))
+    import pickle
+
+    def refuse(*a, **k):
+        raise AssertionError("unpickling attempted")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    G, info = load_generator(run)
+    assert info["resolution"] == 4
+    train(dataset, run, opts(kimg=0.032, snapshot_kimg=1), resume=True)
+
+
+# ---- two processes --------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_hold_identical_weights(dataset, tmp_path):
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "breakgan.cli", "train", str(dataset), "--out", str(run), "--device", "cpu",
+           "--latent-size", "16", "--fmap-base", "64", "--fmap-max", "32", "--fmap-min", "8",
+           "--stable-kimg", "0.032", "--fade-kimg", "0.032", "--kimg", "0.08", "--batch", "8",
+           "--snapshot-kimg", "1", "--metric-images", "0", "--grid", "4"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((run / "breakgan.json").read_text())
+    assert record["world"] == 2 and record["status"] == "done"
+    digests = record["weights_sha256"]
+    assert len(digests) == 2 and digests[0] == digests[1]
+    _, meta = ckpt.read_checkpoint(ckpt.latest_checkpoint(run))
+    assert meta["world"] == 2 and meta["images_shown"] == 80 and meta["step"] == 10  # 8 per step, 4 per rank
+    G, info = load_generator(run)
+    assert info["resolution"] == 8
