@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from rich.markup import escape
 
-from breakgan.console import console, progress, warn
+from breakgan.console import console, progress
 from breakgan.errors import BreakganError
 from breakgan.ingest import dataset as ds
 from breakgan.ingest.crop import crop_square, follow_squares, foreground_boxes, mask_frame, static_square
@@ -87,7 +87,8 @@ def _label_base(path: Path) -> str:
 
 
 def _error(message: str) -> None:
-    console.print(f"[red]error:[/red] {escape(message)}")
+    # soft_wrap: one line per problem even on a narrow or non-terminal stderr.
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
 
 
 class _Analysis:
@@ -229,8 +230,8 @@ def ingest_clips(clips: list[Path], out: Path, *, report: bool = True, **options
     if old_size is not None and old_size != opts.size:
         raise BreakganError(f"{out}: dataset frames are {old_size} px; use --size {old_size} or a new --out")
     if opts.mirror:
-        warn("--mirror: every kept frame also goes in mirrored; asymmetric moves (a one-sided freeze, "
-             "a turn direction) will be learned both ways")
+        console.print("[yellow]warning:[/yellow] --mirror: every kept frame also goes in mirrored; asymmetric "
+                      "moves (a one-sided freeze, a turn direction) will be learned both ways", soft_wrap=True)
 
     results: list[ClipResult] = []
     todo: list[tuple[Source, str, ClipResult]] = []
@@ -319,7 +320,8 @@ def _merge(out: Path, tmp: Path, existing: ds.Existing, new: dict[str, _NewClip]
     """Old clips (not re-ingested) carried over by hard link, new ones added; manifest, packed
     arrays, contact sheets and record rebuilt for the whole set."""
     size = opts.size
-    order = [label for label in existing.clips if label not in new] + list(new)
+    # A re-ingested clip keeps its place, so the label indices of the others do not move.
+    order = list(existing.clips) + [label for label in new if label not in existing.clips]
     # Old kept rows, in manifest order, are the rows of the old packed arrays.
     old_rows: dict[str, list[tuple[dict, int | None]]] = {}
     k = 0

@@ -8,15 +8,16 @@ from rich.table import Table
 from breakgan.console import console
 
 _COLUMNS = ("candidates", "kept", "blur", "still", "duplicate", "limit", "mirrored")
+_HEADERS = ("frames", "kept", "blur", "still", "dup", "limit", "mirror")
 
 
 def print_summary(summary) -> None:
     table = Table(title=f"ingest -> {escape(str(summary.out))}", title_justify="left")
-    table.add_column("clip")
+    table.add_column("clip", overflow="fold")
     table.add_column("status")
-    for name in _COLUMNS:
+    for name in _HEADERS:
         table.add_column(name, justify="right")
-    table.add_column("note")
+    table.add_column("note", overflow="fold")
     style = {"ingested": "green", "skipped": "dim", "failed": "red"}
     for c in summary.clips:
         cells = [str(c.counts.get(name, "")) if c.counts else "" for name in _COLUMNS]
