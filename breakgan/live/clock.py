@@ -26,6 +26,7 @@ class Clock(Protocol):
     def beat_at(self, t: float) -> float: ...
     def time_at_beat(self, beat: float) -> float: ...
     def close(self) -> None: ...
+    def start_beat(self, after: float, beats_per_bar: int) -> float: ...
 
 
 def check_tempo(bpm: float, what: str = "tempo") -> float:
@@ -52,6 +53,7 @@ class InternalClock:
         self._tempo = check_tempo(tempo)
         self._t0 = now() if origin is None else origin
         self._b0 = 0.0
+        self._started = False
         self.unix_offset = time.time() - now()
 
     def now(self) -> float:
@@ -72,6 +74,15 @@ class InternalClock:
 
     def time_at_beat(self, beat: float) -> float:
         return self._t0 + (beat - self._b0) * 60.0 / self._tempo
+
+    def start_beat(self, after: float, beats_per_bar: int) -> float:
+        """Start playback at time `after`: the clock jumps ahead to the next bar line there (nobody else
+        shares this clock, so there is no need to wait for one). Returns that bar line's beat: 0 the
+        first time, so bar and beat counts start at 0."""
+        beat = next_bar_beat(self, after, beats_per_bar) if self._started else 0
+        self._started = True
+        self._t0, self._b0 = after, float(beat)
+        return float(beat)
 
     def close(self) -> None:
         pass
@@ -117,6 +128,10 @@ class LinkClock:
 
     def time_at_beat(self, beat: float) -> float:
         return self._link.captureAppSessionState().timeAtBeat(float(beat), self._quantum) / 1e6
+
+    def start_beat(self, after: float, beats_per_bar: int) -> float:
+        """The session's next bar line at or after `after` (Link's phase decides; peers stay in step)."""
+        return float(next_bar_beat(self, after, beats_per_bar))
 
     def close(self) -> None:
         self._link.enabled = False

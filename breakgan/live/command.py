@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -81,7 +80,7 @@ def live(
         motion=Motion(attack_ms=attack_ms, release_ms=release_ms, step=step, pulse=pulse, drift=drift, seed=seed),
         bars=bars, spin_s=spin_ms / 1000.0, temperature=temperature)
 
-    clock = LinkClock(bpm, timeline.beats_per_bar) if link else InternalClock(bpm, origin=time.perf_counter() + 0.1)
+    clock = LinkClock(bpm, timeline.beats_per_bar) if link else InternalClock(bpm)
     try:
         sender = OscSender(host, port)
     except OSError as e:

@@ -7,6 +7,7 @@ packet) is counted, logged at a limited rate and ignored. The listener thread ne
 
 from __future__ import annotations
 
+import logging
 import math
 import queue
 import socket
@@ -14,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from pythonosc.osc_packet import OscPacket
+from pythonosc.osc_message import OscMessage
 
 from breakgan.console import warn
 from breakgan.live.clock import MAX_TEMPO, MIN_TEMPO
@@ -94,16 +95,53 @@ def control_from_message(address: str, args: list) -> Control | None:
     raise ValueError(f"unknown address {address!r}")
 
 
+def _not_from_pythonosc(record: logging.LogRecord) -> bool:
+    # python-osc warns on the root logger for every odd packet; we count and log those ourselves.
+    return "pythonosc" not in record.pathname
+
+
+logging.getLogger().addFilter(_not_from_pythonosc)
+
+
+MAX_BUNDLE_DEPTH = 8
+
+
+def osc_messages(dgram: bytes, depth: int = 0) -> list[OscMessage]:
+    """The messages of one datagram (a message, or a bundle walked recursively); ValueError if malformed.
+
+    Bundle framing is checked here rather than by python-osc, whose bundle parser loops forever on a
+    negative element size; timetags of incoming bundles are ignored (controls apply on arrival).
+    """
+    if dgram.startswith(b"#bundle\x00"):
+        if depth >= MAX_BUNDLE_DEPTH:
+            raise ValueError("bundles nested too deep")
+        if len(dgram) < 16:
+            raise ValueError("truncated bundle header")
+        out, i = [], 16
+        while i < len(dgram):
+            if i + 4 > len(dgram):
+                raise ValueError("truncated bundle element")
+            size = int.from_bytes(dgram[i:i + 4], "big", signed=True)
+            i += 4
+            if size <= 0 or size % 4 or i + size > len(dgram):
+                raise ValueError(f"bad bundle element size {size}")
+            out += osc_messages(dgram[i:i + size], depth + 1)
+            i += size
+        return out
+    if dgram.startswith(b"/"):
+        return [OscMessage(dgram)]
+    raise ValueError("not an OSC message or bundle")
+
+
 def controls_from_datagram(dgram: bytes) -> tuple[list[Control], list[str]]:
     """Parse one UDP datagram (message or bundle, nested bundles included) into accepted controls and
     one problem string per rejected part. Never raises."""
     try:
-        packet = OscPacket(dgram)
+        messages = osc_messages(bytes(dgram))
     except Exception as e:  # python-osc raises ParseError, but garbage can trip anything: never die
-        return [], [f"malformed OSC packet ({len(dgram)} bytes): {type(e).__name__}"]
+        return [], [f"malformed OSC packet ({len(dgram)} bytes): {e if isinstance(e, ValueError) else type(e).__name__}"]
     controls, problems = [], []
-    for timed in packet.messages:
-        msg = timed.message
+    for msg in messages:
         try:
             c = control_from_message(msg.address, msg.params)
         except Exception as e:
@@ -149,6 +187,10 @@ class ControlListener:
             self._sock.close()
             from breakgan.errors import BreakganError
             raise BreakganError(f"cannot listen for OSC on {host}:{port}: {e.strerror or e}") from e
+        try:  # room for bursts (a fader sweep) while the thread is busy
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        except OSError:
+            pass
         self._sock.settimeout(0.2)
         self.host, self.port = self._sock.getsockname()[:2]
         self.controls: queue.Queue[Control] = queue.Queue()

@@ -20,7 +20,7 @@ import numpy as np
 
 from breakgan.console import info, warn
 from breakgan.live import osc_out
-from breakgan.live.clock import Clock, next_bar_beat
+from breakgan.live.clock import Clock
 from breakgan.live.osc_in import Control
 from breakgan.live.pattern import EPS, EventGroup, Pattern, Segment, next_group
 from breakgan.live.scheduler import DEFAULT_SPIN_S, Lateness, wait_until
@@ -308,7 +308,7 @@ class Player:
     def _start(self) -> None:
         """(Re)start the pattern on the next bar line at least lead_s from now."""
         bpb = self.pattern.beats_per_bar
-        origin = next_bar_beat(self.clock, self.clock.now() + self.opt.lead_s + self.opt.lookahead_s, bpb)
+        origin = self.clock.start_beat(self.clock.now() + self.opt.lead_s + self.opt.lookahead_s, bpb)
         self._segment = Segment(self.pattern, float(origin))
         self._cursor = origin - 1e-6
         self._end = origin + self.opt.bars * bpb if self.opt.bars else math.inf
