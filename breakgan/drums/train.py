@@ -241,6 +241,7 @@ def train_drums(midi_dirs: list[Path], out: Path, options: TrainOptions, *, resu
                 tb.add_scalar("train/perplexity", math.exp(lv), step)
                 tb.add_scalar("train/grad_norm", float(gnorm), step)
                 log.write(json.dumps({"step": step, "loss": lv, "grad_norm": float(gnorm)}) + "\n")
+                log.flush()
                 bar.update(task, completed=step, loss=f"{lv:.3f}")
                 if step % options.save_every == 0 or step % options.eval_every == 0:
                     checkpoint()

@@ -1,0 +1,196 @@
+"""The drums stage: seed -> DrumsRNN candidates -> a folder of MIDI, stems, mix, onsets and piano rolls."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+
+from breakgan.console import info, progress, warn
+from breakgan.drums.encoding import hits_from_labels, labels_from_pattern
+from breakgan.drums.seed import Seed, seed_from_midi, seed_from_pattern
+from breakgan.errors import BreakganError
+from breakgan.parts import PARTS
+
+GENERATED_VELOCITY = 100  # Magenta's decoding velocity, used for hits of parts absent from the seed
+TAIL_S = 1.0  # audio runs this long past the pattern so cymbals can ring out
+DEFAULT_PRIMER = "kick: x"  # Magenta's default primer: a single kick
+
+
+def load_seed(seed_midi=None, seed_pattern: str | None = None, *, drum_channel: int | None = None,
+              beats_per_bar: int | None = None, tempo: float | None = None) -> Seed:
+    if seed_midi is not None and seed_pattern is not None:
+        raise BreakganError("give either a seed MIDI or a seed pattern, not both")
+    if tempo is not None and not (10.0 <= tempo <= 400.0):
+        raise BreakganError(f"--tempo {tempo:g}: expected 10..400 BPM")
+    if seed_midi is not None:
+        seed = seed_from_midi(seed_midi, drum_channel=drum_channel, beats_per_bar=beats_per_bar)
+    else:
+        seed = seed_from_pattern(seed_pattern if seed_pattern is not None else DEFAULT_PRIMER,
+                                 beats_per_bar=beats_per_bar)
+    if tempo is not None:
+        seed.tempo = float(tempo)
+    return seed
+
+
+@functools.lru_cache(maxsize=4)
+def _runtime(path: str, mtime: float, device: str):
+    from breakgan.drums.checkpoint import load_model
+    from breakgan.drums.generate import FastDrums
+
+    model, meta = load_model(path, device)
+    return FastDrums(model), meta
+
+
+def runtime_model(model=None, device: str = "cpu"):
+    """(FastDrums, model info) for a model path or None (shipped model); cached per file."""
+    from breakgan.drums.checkpoint import resolve_model_path
+
+    p = resolve_model_path(model)
+    return _runtime(str(p), p.stat().st_mtime, device)
+
+
+def candidate_seed(random_seed: int, index: int) -> int:
+    """Random seed of candidate `index`: independent of how many candidates are asked for."""
+    return int(np.random.SeedSequence([int(random_seed) & 0xFFFFFFFF, index]).generate_state(1)[0])
+
+
+def seed_steps_used(seed: Seed, seed_bars: float | None, total: int) -> int:
+    n = len(seed.pattern) if seed_bars is None else int(round(seed_bars * seed.steps_per_bar))
+    if n < 1:
+        raise BreakganError(f"--seed-bars {seed_bars:g}: use at least one 16th step of the seed")
+    return min(n, total)
+
+
+def primer_pattern(seed: Seed, steps: int) -> np.ndarray:
+    out = np.zeros((steps, len(PARTS)), np.uint8)
+    n = min(steps, len(seed.pattern))
+    out[:n] = seed.pattern[:n]
+    return out
+
+
+def generate_pattern(runtime, seed: Seed, *, bars: int, temperature: float, random_seed: int,
+                     seed_bars: float | None = None, beam=None) -> tuple[np.ndarray, int]:
+    """-> ((bars * steps_per_bar, 9) velocity pattern, number of seed steps at its start)."""
+    from breakgan.drums.generate import BeamOptions
+
+    total = bars * seed.steps_per_bar
+    n_seed = seed_steps_used(seed, seed_bars, total)
+    primer = primer_pattern(seed, n_seed)
+    labels = runtime.generate(labels_from_pattern(primer), total, temperature=temperature, seed=random_seed,
+                              beam=beam or BeamOptions())
+    hits = hits_from_labels(labels)
+    # generated hits take the part's mean velocity in the seed, else Magenta's 100
+    vel = np.full(len(PARTS), GENERATED_VELOCITY, np.int64)
+    for k in range(len(PARTS)):
+        v = primer[:, k][primer[:, k] > 0]
+        if len(v):
+            vel[k] = int(round(v.mean()))
+    pattern = (hits * vel[None]).astype(np.uint8)
+    pattern[:n_seed] = primer
+    return pattern, n_seed
+
+
+def generate_onsets(seed_midi=None, *, seed_pattern: str | None = None, model=None, bars: int = 4,
+                    tempo: float | None = None, temperature: float = 1.0, random_seed: int = 0,
+                    drum_channel: int | None = None) -> dict:
+    """One generated pattern as the onsets.json structure (no files written); model None = shipped.
+
+    Without a seed MIDI or pattern the primer is Magenta's default, a single kick.
+    """
+    from breakgan.drums.output import onsets_dict
+
+    if bars < 1:
+        raise BreakganError(f"bars {bars}: expected at least 1")
+    seed = load_seed(seed_midi, seed_pattern, drum_channel=drum_channel, tempo=tempo)
+    runtime, _ = runtime_model(model)
+    pattern, _ = generate_pattern(runtime, seed, bars=bars, temperature=temperature,
+                                  random_seed=candidate_seed(random_seed, 1))
+    return onsets_dict(pattern, seed.tempo, seed.beats_per_bar, audio=None)
+
+
+def run_drums(seed_midi, out, *, seed_pattern: str | None = None, bars: int = 4, tempo: float | None = None,
+              temperature: float = 1.0, candidates: int = 1, beam_size: int = 1, branch_factor: int = 1,
+              steps_per_iteration: int = 1, seed_bars: float | None = None, parts=PARTS,
+              drum_channel: int | None = None, beats_per_bar: int | None = None, model=None,
+              soundfont=None, sample_rate: int = 44100, random_seed: int = 0) -> Path:
+    """Generate `candidates` patterns from the seed and write DIR/cand-NN/ folders + DIR/breakgan.json."""
+    from breakgan.drums.generate import BeamOptions
+    from breakgan.drums.output import (midi_bytes, notes_of, onsets_dict, step_seconds, write_pianoroll,
+                                       write_wav)
+    from breakgan.drums.synth import DrumSynth, check_soundfont
+    from breakgan.stage import atomic_dir, make_record, write_json_atomic, write_record
+
+    out = Path(out)
+    if bars < 1 or candidates < 1:
+        raise BreakganError("--bars and --candidates must be at least 1")
+    if temperature < 0:
+        raise BreakganError(f"--temperature {temperature:g}: must be >= 0")
+    parts = tuple(parts) or PARTS
+    seed = load_seed(seed_midi, seed_pattern, drum_channel=drum_channel, beats_per_bar=beats_per_bar,
+                     tempo=tempo)
+    sf_path = check_soundfont(soundfont)  # fail before any work
+    runtime, model_info = runtime_model(model)
+    if seed.tempo_changes:
+        info(f"{seed.source}: tempo map with {seed.tempo_changes} change(s); notes placed in musical time, "
+             f"played at {seed.tempo:.2f} BPM")
+    if seed.ignored_pitches:
+        warn(f"{seed.source}: pitches {', '.join(map(str, seed.ignored_pitches[:12]))} are not in the 9 drum "
+             f"classes and were ignored")
+    total = bars * seed.steps_per_bar
+    if len(seed.pattern) > total and seed_bars is None:
+        warn(f"{seed.source}: seed is {len(seed.pattern) / seed.steps_per_bar:g} bars, longer than --bars {bars}; "
+             f"using its first {bars} bars")
+    beam = BeamOptions(beam_size, branch_factor, steps_per_iteration)
+    options = {"bars": bars, "tempo": seed.tempo, "temperature": temperature, "candidates": candidates,
+               "beam_size": beam_size, "branch_factor": branch_factor, "steps_per_iteration": steps_per_iteration,
+               "seed_bars": seed_bars, "parts": list(parts), "drum_channel": drum_channel,
+               "beats_per_bar": seed.beats_per_bar, "sample_rate": sample_rate, "random_seed": random_seed,
+               "seed_pattern": seed_pattern}
+    inputs = {"model": model_info["path"], "soundfont": sf_path}
+    if seed_midi is not None:
+        inputs["seed"] = seed_midi
+    dt = step_seconds(seed.tempo)
+    names = []
+    with atomic_dir(out) as tmp, DrumSynth(sf_path, sample_rate) as synth, progress() as bar:
+        task = bar.add_task(f"drums -> {out.name}", total=candidates)
+        for i in range(1, candidates + 1):
+            rs = candidate_seed(random_seed, i)
+            pattern, n_seed = generate_pattern(runtime, seed, bars=bars, temperature=temperature,
+                                               random_seed=rs, seed_bars=seed_bars, beam=beam)
+            name = f"cand-{i:02d}"
+            cdir = tmp / name
+            (cdir / "parts").mkdir(parents=True)
+            (cdir / "stems").mkdir()
+            (cdir / "pattern.mid").write_bytes(midi_bytes(pattern, seed.tempo, seed.beats_per_bar))
+            duration = len(pattern) * dt
+            mix = None
+            for part in PARTS:
+                (cdir / "parts" / f"{part}.mid").write_bytes(
+                    midi_bytes(pattern, seed.tempo, seed.beats_per_bar, parts=(part,), name=part))
+                stem = synth.render(notes_of(pattern, seed.tempo, (part,)), dt, duration + TAIL_S)
+                write_wav(cdir / "stems" / f"{part}.wav", stem, sample_rate)
+                if part in parts:
+                    mix = stem.copy() if mix is None else mix + stem
+            peak = float(np.abs(mix).max()) if mix is not None else 0.0
+            gain = 0.99 / peak if peak > 0.99 else 1.0  # keep the sum of stems from clipping
+            write_wav(cdir / "mix.wav", mix * gain, sample_rate)
+            onsets = onsets_dict(pattern, seed.tempo, seed.beats_per_bar, selected_parts=parts)
+            write_json_atomic(cdir / "onsets.json", onsets)
+            write_pianoroll(cdir / "pianoroll.png", pattern, seed.beats_per_bar, n_seed,
+                            title=f"{out.name}/{name}  {seed.tempo:.1f} BPM")
+            counts = {p: len(v) for p, v in onsets["parts"].items()}
+            write_record(cdir, make_record("drums", {**options, "candidate": i, "candidate_seed": rs}, {},
+                                           candidate=i, seed_steps=n_seed, steps=len(pattern),
+                                           hits=counts, mix_gain=gain))
+            names.append(name)
+            bar.advance(task)
+        write_record(tmp, make_record("drums", options, inputs, candidates=names,
+                                      tempo=seed.tempo, bars=bars, beats_per_bar=seed.beats_per_bar,
+                                      model=os.fspath(model_info["path"]),
+                                      model_info={k: v for k, v in model_info.items() if k != "path"}))
+    info(f"wrote {out} ({candidates} candidate{'s' if candidates > 1 else ''}, {bars} bars at "
+         f"{seed.tempo:.1f} BPM)")
+    return out
