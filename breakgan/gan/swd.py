@@ -14,13 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 PATCH = 7  # descriptor neighbourhood size (pixels)
 MIN_RESOLUTION = 16  # the coarsest pyramid level
-# 5x5 binomial kernel, the one cv2.pyrDown uses
-_BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=torch.float64)
-_KERNEL = (_BINOMIAL[:, None] * _BINOMIAL[None, :] / 256.0).to(torch.float32)
 
 # stream ids: patch positions and directions never share random numbers. Both sets use the same
 # patch positions (position i of image i in each set): positions do not depend on content, so this
@@ -36,22 +32,45 @@ def pyramid_resolutions(resolution: int) -> list[int]:
     return levels
 
 
-def _blur(x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-    """Depthwise 5x5 binomial filter with mirrored borders (edge pixel not repeated, like cv2/scipy 'mirror')."""
-    c = x.shape[1]
-    k = (_KERNEL * gain).to(x.device, x.dtype).expand(c, 1, 5, 5)
-    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), k, groups=c)
+def _down_1d(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Binomial [1 4 6 4 1]/16 along `dim` with mirrored borders, kept at even positions only."""
+    n = x.shape[dim]
+    # mirror (edge not repeated, like cv2/scipy 'mirror'): x[-2], x[-1] = x[2], x[1]
+    p = torch.cat([x.narrow(dim, 2, 1), x.narrow(dim, 1, 1), x,
+                   x.narrow(dim, n - 2, 1), x.narrow(dim, n - 3, 1)], dim)
+    m = (n + 1) // 2
+
+    def tap(k):  # p[k], p[k+2], ... : m values
+        return p.narrow(dim, k, 2 * m - 1)[(slice(None),) * (dim % x.ndim) + (slice(None, None, 2),)]
+
+    return (tap(0) + tap(4) + 4 * (tap(1) + tap(3)) + 6 * tap(2)) / 16
+
+
+def _up_1d(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Zero-insertion 2x upsampling then [1 4 6 4 1]/8 along `dim` (mirrored), computed polyphase.
+
+    On the zero-inserted signal z (z[2i] = x[i]), mirrored borders make x[-1] = x[1] on the left
+    and x[n] = x[n-1] on the right, so even outputs are (x[i-1] + 6 x[i] + x[i+1]) / 8 and odd
+    outputs (x[i] + x[i+1]) / 2.
+    """
+    n = x.shape[dim]
+    p = torch.cat([x.narrow(dim, 1, 1), x, x.narrow(dim, n - 1, 1)], dim)  # p[i+1] = x[i]
+    left, mid, right = p.narrow(dim, 0, n), p.narrow(dim, 1, n), p.narrow(dim, 2, n)
+    even = (left + 6 * mid + right) / 8
+    odd = (mid + right) / 2
+    shape = list(x.shape)
+    shape[dim] = 2 * n
+    return torch.stack([even, odd], dim + 1 if dim >= 0 else dim).reshape(shape)
 
 
 def _pyr_down(x: torch.Tensor) -> torch.Tensor:
-    return _blur(x)[:, :, ::2, ::2]
+    """Blur with the 5x5 binomial kernel (separable), keep every other row and column (= cv2.pyrDown)."""
+    return _down_1d(_down_1d(x, 3), 2)
 
 
 def _pyr_up(x: torch.Tensor) -> torch.Tensor:
-    b, c, h, w = x.shape
-    up = x.new_zeros(b, c, 2 * h, 2 * w)
-    up[:, :, ::2, ::2] = x
-    return _blur(up, gain=4.0)  # x4 restores the energy of the zeros inserted
+    """Insert zeros between samples, blur with 4x the binomial kernel (= cv2.pyrUp)."""
+    return _up_1d(_up_1d(x, 3), 2)
 
 
 def laplacian_level(images: torch.Tensor, level: int, num_levels: int) -> torch.Tensor:
