@@ -28,6 +28,10 @@ from breakgan.parts import PARTS
 from breakgan.timeline import Timeline, envelope, timeline_from_onsets
 from breakgan.trajectory import Motion, keyframes, latent_path, part_motion, phase
 
+# A control tick this close to an event (s) goes out in the event's bundle, at the event's time: one
+# bundle instead of two back to back (the second would be built late).
+MERGE_S = 0.001
+
 
 @dataclass(frozen=True)
 class LiveOptions:
@@ -346,18 +350,18 @@ class Player:
             # Fell behind (machine stalled): skip the control ticks that are already past.
             self._k = max(self._k, math.ceil((now - self._t0) * self.opt.rate))
             t_ctrl = self._t0 + self._k / self.opt.rate
-        if at_end and t_event <= t_ctrl + 1e-4:
+        if at_end and t_event <= t_ctrl + MERGE_S:
             self._send_bundle(t_event, zero_messages(self.opt.parts), False)
             self._zeroed = True
             return False
         msgs: list[bytes] = []
         has_onsets = False
-        if t_event <= t_ctrl + 1e-4:
+        if t_event <= t_ctrl + MERGE_S:
             t = t_event
             msgs += self._event_messages(group)
             has_onsets = bool(group.onsets)
             self._cursor = group.position
-            if abs(t_ctrl - t_event) <= 1e-4:
+            if abs(t_ctrl - t_event) <= MERGE_S:
                 self._k += 1
                 msgs += self._control_messages(group.position)
         else:
