@@ -186,17 +186,17 @@ def test_disabled_stage_and_variables(tmp_path):
 
 @pytest.mark.parametrize("body, message", [
     ("[[stages]]\ncommand = \"make\"\nout = 'x'\noptions = { size = 1\n", r"r\.toml: not valid TOML: .*line 4"),
-    ("[[stages]]\ncommand = \"mkae\"\n", r"r\.toml:1: stage 'mkae': unknown command 'mkae' \(commands: drums train, make, use, script\)"),
+    ("[[stages]]\ncommand = \"mkae\"\n", r"r\.toml:1: stage \"mkae\": unknown command 'mkae' \(commands: drums train, make, use, script\)"),
     ("\n\n[[stages]]\ncommand = \"make\"\noptions = { sise = 1 }\n",
-     r"r\.toml:3: stage 'make': `breakgan make` has no option --sise \(options: --mirror, --out, --seed, --size"),
+     r"r\.toml:3: stage \"make\": `breakgan make` has no option --sise \(options: --mirror, --out, --seed, --size"),
     ("[[stages]]\ncommand = \"use\"\ninputs = ['@later']\n[[stages]]\nname = 'later'\ncommand = 'make'\nout = 'o'\n",
-     r"r\.toml:1: stage 'use': input args: @later is a later stage"),
-    ("[[stages]]\ncommand = \"make\"\ninputs = ['${nope}']\n", r"r\.toml:1: stage 'make': unknown variable \$\{nope\}"),
-    ("[[stages]]\ncommand = \"make\"\n[[stages]]\ncommand = \"make\"\n", r"r\.toml:3: stage 'make': a stage named 'make' already exists \(line 1\)"),
-    ("[[stages]]\ncommand = \"make\"\ninput = []\n", r"r\.toml:1: stage 'make': unknown key\(s\) input"),
-    ("[[stages]]\nname = \"x\"\n", r"r\.toml:1: stage 'x': needs command = "),
+     r"r\.toml:1: stage \"use\": input args: @later is a later stage"),
+    ("[[stages]]\ncommand = \"make\"\ninputs = ['${nope}']\n", r"r\.toml:1: stage \"make\": unknown variable \$\{nope\}"),
+    ("[[stages]]\ncommand = \"make\"\n[[stages]]\ncommand = \"make\"\n", r"r\.toml:3: stage \"make\": a stage named 'make' already exists \(line 1\)"),
+    ("[[stages]]\ncommand = \"make\"\ninput = []\n", r"r\.toml:1: stage \"make\": unknown key\(s\) input"),
+    ("[[stages]]\nname = \"x\"\n", r"r\.toml:1: stage \"x\": needs command = "),
     ("[stages]\ncommand = 'make'\n", r"r\.toml: no \[\[stages\]\]"),
-    ("[[stages]]\ncommand = 'script'\n", r"r\.toml:1: stage 'script': command = \"script\" needs script"),
+    ("[[stages]]\ncommand = 'script'\n", r"r\.toml:1: stage \"script\": command = \"script\" needs script"),
 ])
 def test_bad_recipes_name_file_line_stage_and_problem(tmp_path, body, message):
     with pytest.raises(BreakganError, match=message):
@@ -261,7 +261,7 @@ def test_cli_run_dry_run_and_errors(tmp_path, capsys):
         main(["run", str(bad)])
     assert e.value.code == 1
     err = capsys.readouterr().err
-    assert "bad.toml:1: stage 'ingest'" in err and "--colour" in err and "Traceback" not in err
+    assert "bad.toml:1: stage \"ingest\"" in err and "--colour" in err and "Traceback" not in err
 
 
 def test_shipped_recipes_parse():

@@ -84,7 +84,7 @@ def stage_argv(stage: Stage, commands: dict[str, dict[str, OptionSpec] | None] |
         argv = list(stage.command)
         spec = (commands or {}).get(" ".join(stage.command))
     argv += list(stage.args)
-    if stage.out is not None and not stage.out_flag:
+    if stage.out is not None and stage.out_flag == "":
         argv.append(stage.out)
     for role, value in stage.inputs.items():
         argv += _flag(role, value, spec)

@@ -12,7 +12,7 @@
     command = "ingest"                       # a breakgan command ("drums train" too), or "script"
     inputs = ["${clips}"]                    # positional paths; or a table: role = path -> --role path
     out = "${out}/dataset"                   # passed as --out; holds the stage's breakgan.json
-    out_flag = "--out"                       # how out is passed; "" = as the last positional argument
+    out_flag = "--out"                       # how out is passed: "" = last positional, false = not passed
     options = { size = 64, mirror = false }  # --size 64 --no-mirror
     enabled = true                           # false: skipped unless --set ingest.enabled=true
 
@@ -53,7 +53,7 @@ class Stage:
     record: str | None                # where the breakgan.json is, when not derivable from out
     enabled: bool = True
     script: str | None = None         # for command = "script": the Python file to run
-    out_flag: str = "--out"           # "" passes out as the last positional argument
+    out_flag: str | None = "--out"    # "" passes out as the last positional argument, None not at all
     line: int = 0                     # line of its [[stages]] header in the recipe
     depends: tuple[str, ...] = ()     # names of earlier stages it references
 
@@ -107,6 +107,20 @@ def parse_sets(items: list[str] | tuple[str, ...], where: str = "--set") -> dict
     return out
 
 
+def _project_dir() -> str:
+    """The checkout as "." when we run from it (short command lines, records that survive a move)."""
+    try:
+        return "." if Path.cwd().resolve() == PROJECT_ROOT else str(PROJECT_ROOT)
+    except OSError:
+        return str(PROJECT_ROOT)
+
+
+def _norm(p: Any) -> Any:
+    if isinstance(p, list):
+        return [_norm(x) for x in p]
+    return os.path.normpath(p) if isinstance(p, str) and p and not p.startswith("@") else p
+
+
 def _stage_lines(text: str) -> list[int]:
     return [i for i, line in enumerate(text.splitlines(), 1) if re.match(r"^\s*\[\[\s*stages\s*\]\]", line)]
 
@@ -149,7 +163,7 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None,
     raw_vars = data.get("vars", {})
     if not isinstance(raw_vars, dict):
         raise BreakganError(f"{path}: [vars] must be a table")
-    variables: dict[str, Any] = {"project": str(PROJECT_ROOT), "recipe_dir": str(path.resolve().parent)}
+    variables: dict[str, Any] = {"project": _project_dir(), "recipe_dir": str(path.resolve().parent)}
     required: dict[str, str] = {}
     for k, v in raw_vars.items():
         if isinstance(v, dict):
@@ -208,7 +222,7 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None,
         if not isinstance(raw, dict):
             raise BreakganError(f"{ctx}: each [[stages]] entry must be a table")
         name = raw.get("name", raw.get("command"))
-        ctx = f"{ctx}: stage {name!r}" if name else f"{ctx}: stage {i + 1}"
+        ctx = f'{ctx}: stage "{name}"' if name else f"{ctx}: stage {i + 1}"
         unknown = set(raw) - STAGE_KEYS
         if unknown:
             raise BreakganError(f"{ctx}: unknown key(s) {', '.join(sorted(unknown))} "
@@ -254,17 +268,20 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None,
         for k, v in options.items():
             if isinstance(v, dict):
                 raise BreakganError(f"{ctx}: option {k}: a table is not a command-line value")
-        inputs = subst(inputs_raw, ctx)
+        inputs = {k: _norm(v) for k, v in subst(inputs_raw, ctx).items()}
         options = subst(options, ctx)
-        out = subst(raw.get("out"), ctx)
-        record = subst(raw.get("record"), ctx)
-        script = subst(script, ctx)
+        out = _norm(subst(raw.get("out"), ctx))
+        record = _norm(subst(raw.get("record"), ctx))
+        script = _norm(subst(script, ctx))
         for label, v in (("out", out), ("record", record)):
             if v is not None and not isinstance(v, str):
                 raise BreakganError(f"{ctx}: {label} must be a path string")
         out_flag = raw.get("out_flag", "--out")
-        if not isinstance(out_flag, str) or out_flag and not out_flag.startswith("--"):
-            raise BreakganError(f"{ctx}: out_flag must be an option like \"--out\", or \"\" for a positional")
+        if out_flag is False:
+            out_flag = None  # the command writes `out` by itself (a script with a fixed destination)
+        elif not isinstance(out_flag, str) or out_flag and not out_flag.startswith("--"):
+            raise BreakganError(f"{ctx}: out_flag must be an option like \"--out\", \"\" for a positional "
+                                "or false")
         # Stage references: @name or @name/sub/path -> that stage's out.
         depends: list[str] = []
 
