@@ -101,7 +101,7 @@ def metrics(
     from rich.console import Console
     from rich.table import Table
 
-    from breakgan.console import progress
+    from breakgan.console import progress, warn
     from breakgan.gan import load_generator
     from breakgan.gan.evaluate import open_packed, swd_against_dataset
     from breakgan.stage import write_json_atomic
@@ -120,6 +120,12 @@ def metrics(
 
         result = swd_against_dataset(G, meta, dataset, num=num, seed=seed, floor=floor, batch_size=batch,
                                      device=dev, progress=tick)
+    if result["num"] < num:
+        warn(f"{dataset}: only {result['num']} frames at {meta['resolution']} px, so --num {num} became "
+             f"{result['num']}")
+    if floor and result["num_floor"] < result["num"]:
+        warn(f"the real-vs-real floor uses two sets of {result['num_floor']} (the dataset cannot hold two "
+             f"disjoint sets of {result['num']}); smaller sets give larger SWD, so it overstates the floor")
     levels = [k for k in result["fake"] if k != "mean"]
     table = Table(title=f"SWD x1e3 ({result['num']} images, {meta['resolution']} px, {meta['kimg']:g} kimg)")
     table.add_column("set")
