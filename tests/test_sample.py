@@ -246,3 +246,10 @@ def test_metrics_bad_dataset_names_the_file(run, tmp_path, capsys):
     assert str(empty / "packed" / "16.npy") in err and "missing" in err
     assert cli("metrics", run, "--dataset", tmp_path / "nope") == 1
     assert "no such dataset folder" in capsys.readouterr().err
+
+
+def test_metrics_on_a_4px_checkpoint_is_a_clear_error(tmp_path, capsys):
+    run = make_run(tmp_path / "early", resolution=4)
+    dataset = make_dataset(tmp_path / "ds", resolution=4, n=8)
+    assert cli("metrics", run, "--dataset", dataset) == 1
+    assert "smaller than SWD's 7x7 patches" in capsys.readouterr().err

@@ -15,7 +15,7 @@ import torch
 
 from breakgan.errors import BreakganError
 from breakgan.gan.sampling import generate_images
-from breakgan.gan.swd import swd
+from breakgan.gan.swd import PATCH, swd
 
 
 class RowSubset:
@@ -70,6 +70,9 @@ def swd_against_dataset(G: torch.nn.Module, info: dict, dataset: str | Path, *, 
     """
     if num < 1:
         raise BreakganError(f"--num must be at least 1, got {num}")
+    if int(info["resolution"]) < PATCH:
+        raise BreakganError(f"{info.get('path', 'generator')}: at {info['resolution']} px the images are "
+                            f"smaller than SWD's {PATCH}x{PATCH} patches; use a later checkpoint")
     reals, labels = open_packed(dataset, int(info["resolution"]))
     n_total = len(reals)
     n = min(num, n_total)
