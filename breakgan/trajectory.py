@@ -177,19 +177,17 @@ def latent_path(onsets: np.ndarray, keys: np.ndarray, times: np.ndarray, motion:
     base = np.floor(s)
     frac = s - base
     idx = base.astype(np.int64) % K
-    # slerp weights per frame from the K consecutive-key angles (scalars), then one float32 blend of
-    # (F, D): same result as slerp(keys[idx], keys[idx+1], frac) at a fraction of the memory traffic.
+    # slerp weights per frame from the K consecutive-key angles (scalars): the path is then a
+    # weighted sum of a few basis rows (keys, pulse and drift directions) — one (F, M) @ (M, D) product.
     nxt = np.roll(keys, -1, axis=0)
     cos = np.sum(keys * nxt, axis=1) / np.maximum(np.linalg.norm(keys, axis=1) * np.linalg.norm(nxt, axis=1), 1e-12)
     omega = np.arccos(np.clip(cos, -1.0, 1.0))[idx]
     so = np.sin(omega)
     safe = so > 1e-6
     so_safe = np.where(safe, so, 1.0)
-    wa = np.where(safe, np.sin((1.0 - frac) * omega) / so_safe, 1.0 - frac).astype(np.float32)
-    wb = np.where(safe, np.sin(frac * omega) / so_safe, frac).astype(np.float32)
-    k32 = keys.astype(np.float32)
-    path = wa[:, None] * k32[idx]
-    path += wb[:, None] * k32[(idx + 1) % K]
+    wa = np.where(safe, np.sin((1.0 - frac) * omega) / so_safe, 1.0 - frac)
+    wb = np.where(safe, np.sin(frac * omega) / so_safe, frac)
+    columns: list[tuple[np.ndarray, np.ndarray]] = []  # extra dense weight blocks (F, m) for extra basis rows
     if motion.pulse or motion.drift:
         pulse_dirs, drift_dirs, drift_phase = _offsets_rng(motion, D)
         if motion.pulse and len(onsets):
@@ -199,13 +197,31 @@ def latent_path(onsets: np.ndarray, keys: np.ndarray, times: np.ndarray, motion:
             dt = times - onsets[li, 0]
             tau = max(motion.pulse_ms, 1e-3) / 1000.0
             amount = np.where(ok, motion.pulse * onsets[li, 1] * np.exp(-dt / tau), 0.0)
-            path += amount.astype(np.float32)[:, None] * pulse_dirs.astype(np.float32)[li % PULSE_DIRECTIONS]
+            w = np.zeros((len(times), PULSE_DIRECTIONS))
+            w[np.arange(len(times)), li % PULSE_DIRECTIONS] = amount
+            columns.append((w, pulse_dirs))
         if motion.drift:
             period = max(motion.drift_period_s, 1e-3)
             waves = np.sin(2.0 * np.pi * times[:, None] / (period * np.asarray(DRIFT_PERIODS))[None, :]
                            + drift_phase[None, :])
-            scale = motion.drift / np.sqrt(len(DRIFT_PERIODS))
-            path += (scale * waves).astype(np.float32) @ drift_dirs.astype(np.float32)
+            columns.append((waves * (motion.drift / np.sqrt(len(DRIFT_PERIODS))), drift_dirs))
+    rows = np.arange(len(times))
+    if K <= 64:
+        w = np.zeros((len(times), K))
+        np.add.at(w, (rows, idx), wa)  # add.at: with K == 1 both weights land on the same key
+        np.add.at(w, (rows, (idx + 1) % K), wb)
+        weights = np.concatenate([w] + [c[0] for c in columns], axis=1).astype(np.float32)
+        basis = np.concatenate([keys] + [c[1] for c in columns], axis=0).astype(np.float32)
+        return weights @ basis
+    # many keyframes: gather the two keys per frame instead of a wide weight matrix
+    k32 = keys.astype(np.float32)
+    path = np.take(k32, idx, axis=0)
+    path *= wa.astype(np.float32)[:, None]
+    tmp = np.take(k32, (idx + 1) % K, axis=0)
+    tmp *= wb.astype(np.float32)[:, None]
+    path += tmp
+    for w, b in columns:
+        path += w.astype(np.float32) @ b.astype(np.float32)
     return path
 
 

@@ -131,3 +131,20 @@ def test_ten_minute_path_is_fast():
     t0 = time.perf_counter()
     path = latent_path(onsets, keys, t, Motion(pulse=0.2, drift=0.1))
     assert time.perf_counter() - t0 < 5.0 and path.shape == (18000, 512)
+
+
+@pytest.mark.parametrize("K", [1, 2, 70])
+def test_path_matches_slerp_reference_for_any_key_count(K):
+    keys = keyframes(12, K, seed=4)
+    onsets = np.array([[0.2, 1.0], [0.5, 0.6], [0.55, 1.0]])
+    t = np.linspace(0, 1.5, 40)
+    m = Motion(pulse=0.2, drift=0.1, seed=3)
+    s = phase(onsets, t, m)
+    i = np.floor(s).astype(int)
+    ref = slerp(keys[i % K], keys[(i + 1) % K], s - np.floor(s))
+    plain = latent_path(onsets, keys, t, Motion())
+    np.testing.assert_allclose(plain, ref, atol=1e-5)
+    # pulse + drift are the same offsets whatever the key count
+    offsets = latent_path(onsets, keys, t, m) - plain
+    other = latent_path(onsets, keyframes(12, 3, seed=1), t, m) - latent_path(onsets, keyframes(12, 3, seed=1), t)
+    np.testing.assert_allclose(offsets, other, atol=1e-5)
