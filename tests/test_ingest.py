@@ -320,3 +320,54 @@ def test_real_footage_squats(shared_dir, tmp_path):
     assert not summary.failed and counts["candidates"] >= 60
     assert 10 <= counts["kept"] <= counts["candidates"]
     assert np.load(out / "packed" / "64.npy").shape == (summary.count, 3, 64, 64)
+
+
+def test_truncated_but_decodable_clip_is_ingested_with_a_warning(tmp_path, capsys):
+    clip = tmp_path / "whole.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "4", "-movflags", "+faststart",
+           "-pix_fmt", "yuv420p", str(clip))
+    cut = tmp_path / "cut.mp4"
+    data = clip.read_bytes()
+    cut.write_bytes(data[: len(data) * 4 // 10])  # index intact at the front, the end of the footage gone
+    summary = _ingest([cut], tmp_path / "ds")
+    assert not summary.failed and 0 < summary.clips[0].counts["candidates"] < 15
+    err = capsys.readouterr().err
+    assert "warning" in err and "cut.mp4" in err and "truncated" in err
+
+
+# Pure parts: selection rules and crop geometry on made-up numbers.
+
+def test_select_rules_in_order():
+    from breakgan.ingest.quality import select
+
+    sharp = np.array([100, 100, 20, 100, 100, 100, 100, 100, 100, 100], float)
+    moving = np.array([5, 5, 5, 0, 0, 0, 0, 0, 5, 5], float)  # samples 3..7: a still stretch of five
+    hashes = [int(h) for h in np.random.default_rng(0).integers(0, 1 << 62, 10)]  # ~30 bits apart
+    hashes[9] = hashes[8] ^ (1 << 40) ^ (1 << 3)  # two bits from sample 8: a near-duplicate
+    reasons = select(sharp, moving, hashes, min_sharpness=0.5, still_motion=1.0, still_share=0.2,
+                     still_min_frames=3, dup_distance=2, max_frames=0)
+    assert reasons[2] == "blur"
+    assert [reasons[i] for i in range(3, 8)].count("") == 1  # 20% of five
+    assert {reasons[i] for i in range(3, 8)} == {"", "still"}
+    assert reasons[9] == "duplicate" and reasons[8] == ""
+    limited = select(sharp, moving, hashes, min_sharpness=0.5, still_motion=1.0, still_share=0.2,
+                     still_min_frames=3, dup_distance=2, max_frames=2)
+    assert limited.count("") == 2 and "limit" in limited
+
+
+def test_crop_geometry():
+    from breakgan.ingest.crop import Rect, content_rect, crop_square, place_square, static_square
+
+    assert content_rect(Rect(0, 30, 320, 180), 320, 240) == Rect(0, 30, 320, 180)
+    assert content_rect(Rect(100, 80, 100, 60), 320, 240) is None  # a dark scene, not bars
+    assert content_rect(Rect(0, 0, 320, 240), 320, 240) is None
+    assert place_square(300, 90, 180, 320, 180) == (140, 0, 180)  # slid inside, not past the edge
+    # A tall dancer in portrait footage: the square grows past the width (and is mirror-filled).
+    boxes = np.array([[0.3, 0.05, 0.7, 0.95]] * 5)
+    x, y, side = static_square(boxes, 720, 1280)
+    assert side > 720 and x < 0
+    frame = np.zeros((100, 50, 3), np.uint8)
+    frame[:, :25] = 255
+    out = crop_square(frame, -25, 0, 100, 20)
+    assert out.shape == (20, 20, 3)
+    assert out[:, :4].mean() > 200 and out[:, -4:].mean() < 20  # the fill mirrors the edge: no black bar

@@ -49,7 +49,8 @@ def ingest(
     from breakgan.ingest.run import ingest_clips
 
     summary = ingest_clips(clips, out, **options)
-    if summary.failed:
-        total = len(summary.clips)
-        raise BreakganError(f"{len(summary.failed)} of {total} clips failed; "
-                            f"{out} holds {summary.count} frames from the others")
+    failed, total = len(summary.failed), len(summary.clips)
+    if failed == total:
+        raise BreakganError(f"no clip was ingested ({failed} failed); {out} is unchanged")
+    if failed:
+        raise BreakganError(f"{failed} of {total} clips failed; {out} holds {summary.count} frames from the others")

@@ -136,21 +136,18 @@ def write_packed(folder: Path, frames, count: int, size: int, labels: np.ndarray
 
 
 def contact_sheet(tiles: np.ndarray, captions: list[str], path: Path, title: str) -> None:
-    """A grid of THUMB-pixel tiles (N, THUMB, THUMB, 3 RGB) with a caption on each, written as PNG."""
-    cols = 10
+    """A grid of THUMB-pixel tiles (N, THUMB, THUMB, 3 RGB), each captioned below, written as PNG."""
+    cols, head, strip = 10, 20, 12
+    cell = THUMB + strip
     n = len(tiles)
     rows = max(1, (n + cols - 1) // cols)
-    head = 20
-    sheet = np.full((head + rows * THUMB, cols * THUMB, 3), 24, np.uint8)
+    sheet = np.full((head + rows * cell, cols * (THUMB + 2), 3), 24, np.uint8)
     cv2.putText(sheet, title, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (230, 230, 230), 1, cv2.LINE_AA)
     for i in range(n):
-        y, x = head + (i // cols) * THUMB, (i % cols) * THUMB
-        tile = tiles[i].copy()
-        if captions[i]:
-            cv2.rectangle(tile, (0, THUMB - 11), (THUMB - 1, THUMB - 1), (0, 0, 0), -1)
-            cv2.putText(tile, captions[i][:11], (1, THUMB - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.28,
-                        (255, 220, 80), 1, cv2.LINE_AA)
-        sheet[y:y + THUMB, x:x + THUMB] = tile
+        y, x = head + (i // cols) * cell, (i % cols) * (THUMB + 2)
+        sheet[y:y + THUMB, x:x + THUMB] = tiles[i]
+        cv2.putText(sheet, captions[i][:12], (x + 1, y + THUMB + strip - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.28,
+                    (255, 220, 80), 1, cv2.LINE_AA)
     cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
 
 

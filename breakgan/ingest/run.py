@@ -166,6 +166,10 @@ def _ingest_one(src: Source, label: str, opts: IngestOptions, tmp: Path, work: P
     bar.update(task, completed=n, total=max(n, 1))
     if n == 0:
         raise BreakganError(f"{path}: no frames could be decoded")
+    expected = span * rate if span else 0
+    if expected >= 4 and n < 0.6 * expected:
+        console.print(f"[yellow]warning:[/yellow] {escape(str(path))}: decoded only {n} of about "
+                      f"{int(expected)} frames (truncated or corrupt?); ingesting what decoded", soft_wrap=True)
     reasons = select(np.asarray(scores.sharp), scores.motion_array(), scores.hashes,
                      min_sharpness=opts.min_sharpness, still_motion=opts.still_motion,
                      still_share=opts.still_share, still_min_frames=opts.still_min_frames,
@@ -409,6 +413,7 @@ def _contact_sheets(tmp: Path, rows: list[dict], kept_rows: list[dict], size: in
             thumbs_by_label[label] = np.load(f, mmap_mode="r") if f.is_file() else np.zeros((0,))
         t = thumbs_by_label[label]
         tiles.append(np.asarray(t[j]) if j < len(t) else np.zeros((ds.THUMB, ds.THUMB, 3), np.uint8))
-        captions.append(f'{dropped_rows[i]["reason"]} {float(dropped_rows[i]["time_s"]):.1f}s')
+        reason = dropped_rows[i]["reason"].replace("duplicate", "dup")
+        captions.append(f'{reason} {float(dropped_rows[i]["time_s"]):.1f}s')
     ds.contact_sheet(np.stack(tiles) if tiles else np.zeros((0, ds.THUMB, ds.THUMB, 3), np.uint8), captions,
                      tmp / "contact_dropped.png", f"dropped: {len(dropped_rows)} frames (showing {len(pick)})")
