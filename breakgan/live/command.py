@@ -56,6 +56,9 @@ def live(
                                     help="Address to listen on (0.0.0.0 opens it to the network)."),
     spin_ms: float = typer.Option(2.0, "--spin-ms", min=0.0, max=20.0,
                                   help="Busy-wait this long before each deadline (timing accuracy vs CPU)."),
+    realtime: bool = typer.Option(False, "--realtime",
+                                  help="Ask for real-time scheduling (Linux SCHED_FIFO; needs root or "
+                                       "rtprio) so a busy machine does not delay the sends."),
 ):
     """Stream beat, per-part onsets, envelopes and latents over OSC to TouchDesigner, in time."""
     from breakgan.console import info
@@ -93,6 +96,13 @@ def live(
         # `kill` ends it as cleanly as Ctrl-C does (zeroed values sent).
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     where = f"OSC to {host}:{port}" + (f", control on {listener.host}:{listener.port}" if listener else "")
+    if realtime:
+        from breakgan.console import warn
+        from breakgan.live.scheduler import realtime_priority
+
+        why = realtime_priority()  # after the listener thread started: it stays ordinary
+        if why:
+            warn(f"--realtime not granted ({why}); running with ordinary priority")
     info(f"live: {drums} at {clock.tempo():g} bpm ({'Link' if link else 'internal clock'}), {where}; Ctrl-C stops")
     stats = None
     try:

@@ -23,7 +23,7 @@ from breakgan.live import osc_out
 from breakgan.live.clock import Clock
 from breakgan.live.osc_in import Control
 from breakgan.live.pattern import EPS, EventGroup, Pattern, Segment, next_group
-from breakgan.live.scheduler import DEFAULT_SPIN_S, Lateness, wait_until
+from breakgan.live.scheduler import DEFAULT_SPIN_S, Lateness, ordinary_priority, wait_until
 from breakgan.parts import PARTS
 from breakgan.timeline import Timeline, envelope, timeline_from_onsets
 from breakgan.trajectory import Motion, keyframes, latent_path, part_motion, phase
@@ -117,6 +117,7 @@ class Regenerator:
         return True
 
     def _work(self, kwargs: dict) -> None:
+        ordinary_priority()  # a thread started by a --realtime player must not hog the CPU at RT priority
         try:
             data = self._generate(**kwargs)
             self.results.put(timeline_from_onsets(data))
@@ -164,6 +165,8 @@ class Player:
         self._segment: Segment | None = None
         self._swap: tuple[float, Pattern] | None = None
         self._cache: dict = {}
+        self._prepared: tuple[int, list[bytes]] | None = None  # (control tick k, its messages)
+        self._build_s = 0.003  # how long a control tick takes to build (s), measured as we go
         self._addr = {p: {leaf: osc_out.part_address(p, leaf) for leaf in
                           ("onset", "env", "latent", *[f"z{i}" for i in range(options.latent_dims)])}
                       for p in PARTS}
@@ -234,6 +237,7 @@ class Player:
     def apply(self, c: Control) -> None:
         """Apply one control (from the OSC listener) between ticks."""
         s = self.state
+        self._prepared = None  # a prepared control tick may no longer be right
         if c.name == "tempo":
             self.clock.set_tempo(float(c.value))
         elif c.name == "play":
@@ -305,6 +309,7 @@ class Player:
         self._segment = Segment(new, swap_at, carry)
         self.pattern = new
         self._swap = None
+        self._prepared = None
         self._cache.clear()
 
     # ---- the loop -----------------------------------------------------------------------------
@@ -318,6 +323,7 @@ class Player:
         self._end = origin + self.opt.bars * bpb if self.opt.bars else math.inf
         self._t0 = self.clock.time_at_beat(origin)
         self._k = 0
+        self._prepared = None
         self._cache.clear()
 
     def _send_bundle(self, t: float, msgs: list[bytes], has_onsets: bool) -> None:
@@ -330,6 +336,20 @@ class Player:
         if has_onsets:
             self.onset_lateness.add(late)
         self.bundles_sent += 1
+
+    def _prepare_control(self, t_ctrl: float) -> None:
+        if self._prepared is None or self._prepared[0] != self._k:
+            started = time.perf_counter()
+            msgs = self._control_messages(self.clock.beat_at(t_ctrl))
+            # A slowly decaying maximum of the build time decides how much slack is "enough".
+            self._build_s = max(time.perf_counter() - started, 0.95 * self._build_s)
+            self._prepared = (self._k, msgs)
+
+    def _take_control(self) -> list[bytes]:
+        msgs = self._prepared[1]
+        self._prepared = None
+        self._k += 1
+        return msgs
 
     def step(self) -> bool:
         """Build and send the next bundle (or idle while stopped). False when --bars are done."""
@@ -354,6 +374,10 @@ class Player:
             self._send_bundle(t_event, zero_messages(self.opt.parts), False)
             self._zeroed = True
             return False
+        if t_ctrl <= t_event + MERGE_S or t_event - now > 2 * self._build_s + 0.002:
+            # Build the next control tick (the costly bundle) now if it is due next, or while there
+            # is time to spare before the next event; events themselves are cheap to build.
+            self._prepare_control(t_ctrl)
         msgs: list[bytes] = []
         has_onsets = False
         if t_event <= t_ctrl + MERGE_S:
@@ -362,12 +386,10 @@ class Player:
             has_onsets = bool(group.onsets)
             self._cursor = group.position
             if abs(t_ctrl - t_event) <= MERGE_S:
-                self._k += 1
-                msgs += self._control_messages(group.position)
+                msgs += self._take_control()
         else:
             t = t_ctrl
-            self._k += 1
-            msgs += self._control_messages(self.clock.beat_at(t))
+            msgs += self._take_control()
         if msgs:
             self._send_bundle(t, msgs, has_onsets)
         return True

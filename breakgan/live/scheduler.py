@@ -8,6 +8,7 @@ wake-up never shifts the ticks after it: the error does not grow over a long run
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
 
@@ -26,6 +27,27 @@ def wait_until(deadline: float, now: Callable[[], float] = time.perf_counter,
     while t < deadline:
         t = now()
     return t
+
+
+def realtime_priority(priority: int = 10) -> str | None:
+    """Ask the OS to run this process before ordinary ones (Linux SCHED_FIFO), so a busy machine does not
+    delay the wake-ups. Returns None on success, else why not (needs root or CAP_SYS_NICE / rtprio)."""
+    if not hasattr(os, "sched_setscheduler"):
+        return "not supported on this system"
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (OSError, AttributeError) as e:
+        return getattr(e, "strerror", None) or str(e)
+    return None
+
+
+def ordinary_priority() -> None:
+    """Put the calling thread back on the ordinary scheduler (threads inherit SCHED_FIFO)."""
+    if hasattr(os, "sched_setscheduler"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        except (OSError, AttributeError):
+            pass
 
 
 class Lateness:
