@@ -71,6 +71,8 @@ def write_manifest(path: Path, rows: list[dict]) -> None:
 
 def link_or_copy(src: Path, dst: Path) -> None:
     """Carry an unchanged file into the new dataset state: a hard link when possible (free)."""
+    if not src.is_file():
+        raise BreakganError(f"{src}: missing from the dataset; ingest into a new --out to rebuild it")
     try:
         os.link(src, dst)
     except OSError:

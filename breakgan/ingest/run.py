@@ -56,8 +56,13 @@ class _NewClip:
     result: ClipResult
     hash: str
     rows: list[dict]
-    frames: np.ndarray  # (K, size, size, 3) kept frames in row order (mirrored ones included)
+    candidates: np.ndarray  # (N, size, size, 3) every candidate (a memory map of the clip's spool)
+    kept: list[tuple[int, bool]]  # per kept row, in row order: candidate index, mirrored
     info: dict
+
+    def frame(self, j: int) -> np.ndarray:
+        i, flip = self.kept[j]
+        return self.candidates[i][:, ::-1] if flip else self.candidates[i]
 
 
 class _Unchanged(Exception):
@@ -207,16 +212,13 @@ def _ingest_one(src: Source, label: str, opts: IngestOptions, tmp: Path, work: P
     counts["mirrored"] = counts["kept"] if opts.mirror else 0
     thumbs = np.stack(dropped) if dropped else np.zeros((0, ds.THUMB, ds.THUMB, 3), np.uint8)
     np.save(tmp / "thumbs" / f"{label}_dropped.npy", thumbs)
-    kept = np.stack([candidates[i][:, ::-1] if flip else candidates[i] for i, flip in kept_index])
     info_out = {"fps": round(rate, 6), "crop": opts.crop,
                 "content": [p.content.x, p.content.y, p.content.w, p.content.h], "bars": bars is not None}
     if square is not None:
         info_out["square"] = [round(v, 1) for v in square]
-    del candidates
-    final.path.unlink()
     bar.update(task, description=f"done {path.name}")
     result = ClipResult(path, label, "ingested", counts=counts, seconds=time.perf_counter() - t0)
-    return _NewClip(result, "", rows, kept, info_out)
+    return _NewClip(result, "", rows, candidates, kept_index, info_out)
 
 
 def ingest_clips(clips: list[Path], out: Path, *, report: bool = True, **options) -> IngestSummary:
@@ -348,7 +350,7 @@ def _merge(out: Path, tmp: Path, existing: ds.Existing, new: dict[str, _NewClip]
         if label in new:
             clip = new[label]
             rows += clip.rows
-            sources += [("new", (label, j)) for j in range(len(clip.frames))]
+            sources += [("new", (label, j)) for j in range(len(clip.kept))]
             clips_meta[label] = {"path": str(clip.result.path), "hash": clip.hash,
                                  "options_hash": opts.clip_hash(), "options": opts.as_dict(),
                                  "counts": clip.result.counts, **clip.info}
@@ -371,7 +373,7 @@ def _merge(out: Path, tmp: Path, existing: ds.Existing, new: dict[str, _NewClip]
         for kind, ref in sources:
             if kind == "new":
                 label, j = ref
-                yield new[label].frames[j]
+                yield new[label].frame(j)
             elif old_packed is not None:
                 yield np.asarray(old_packed[ref[0]]).transpose(1, 2, 0)
             else:
