@@ -6,7 +6,8 @@ normalised per colour channel over the whole set; the distance per level is the 
 of 128 random unit directions of |sorted projections of set A - sorted projections of set B|,
 reported x1e3. Lower is better; a real-vs-real pass of the same size gives the noise floor.
 
-Pure and deterministic: every random choice (patch positions, directions) comes from `seed`.
+Pure and deterministic: every random choice (patch positions, directions) comes from `seed`; both
+sets use the same patch positions, so a set against itself is exactly 0.
 Memory is bounded by one pyramid level of descriptors at a time (about 2 x N x 128 x 147 float32).
 """
 
@@ -126,7 +127,8 @@ def level_descriptors(images, level: int, num_levels: int, *, patches_per_image:
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         chunk = images[start:stop]
-        chunk = chunk if isinstance(chunk, torch.Tensor) else torch.from_numpy(np.array(chunk))  # copy: memmaps are read-only
+        if not isinstance(chunk, torch.Tensor):
+            chunk = torch.from_numpy(np.array(chunk))  # a copy: memory-mapped arrays are read-only
         lap = laplacian_level(chunk.to(device), level, num_levels)  # (b, 3, res, res)
         b = stop - start
         iy = (ys[start:stop, :, None, None] + offsets[None, None, :, None]).to(device)  # (b, P, 7, 1)
