@@ -274,3 +274,22 @@ def test_shipped_recipes_parse():
         assert r.stages, p
     with pytest.raises(BreakganError, match=r"breakgan-512\.toml.*--set clips="):
         load_recipe(root / "breakgan-512.toml")
+
+
+def test_out_flag_positional_or_not_passed(tmp_path):
+    p = recipe(tmp_path, f"""
+        [[stages]]
+        name = "export"
+        command = "drums train"
+        out = "{tmp_path}/model.bin"
+        out_flag = ""
+        [[stages]]
+        name = "seeds"
+        command = "script"
+        script = "{tmp_path}/s.py"
+        out = "{tmp_path}/seeds"
+        out_flag = false
+        """)
+    a, b = load_recipe(p, commands=FAKE).stages
+    assert stage_argv(a, FAKE) == ["drums", "train", f"{tmp_path}/model.bin"]
+    assert stage_argv(b, FAKE) == [f"{tmp_path}/s.py"]

@@ -53,8 +53,8 @@ def demo(
         help="Your own dance clips or folders (repeatable) instead of the built-in clip; "
              "a small generator is then trained on them first (minutes on a CPU)."),
     seed: str = typer.Option("breakbeat", "--seed",
-                             help="Drum seed: a name from assets/seeds/ (breakbeat, four-on-the-floor, "
-                                  "hip-hop) or a MIDI file."),
+                             help="Drum seed: a name from assets/seeds/ (breakbeat, four_on_the_floor, "
+                                  "hiphop) or a MIDI file."),
     bars: int = typer.Option(4, "--bars", min=1, max=64, help="Length of the drum pattern in bars."),
     preview: bool = typer.Option(False, "--preview/--full",
                                  help="--preview renders small and fast (for a quick look or a test)."),

@@ -21,7 +21,8 @@ def seed_file(seed: str) -> Path:
         if not p.is_file():
             raise BreakganError(f"{p}: seed MIDI not found")
         return p
-    for cand in (SEEDS / f"{seed}.mid", SEEDS / seed):
+    name = seed.replace("-", "_")
+    for cand in (SEEDS / f"{name}.mid", SEEDS / name):
         if cand.is_file():
             return cand
     names = sorted(q.stem for q in SEEDS.glob("*.mid")) if SEEDS.is_dir() else []
@@ -79,7 +80,7 @@ def print_demo_summary(recipe: Recipe, steps, sets: dict[str, Any]) -> None:
     console.print("\n[bold]try next[/bold]")
     for line in (
         f"  play it:            ffplay {_short(video) if video else out}",
-        f"  another groove:     breakgan demo --seed four-on-the-floor --out {out}-4otf",
+        f"  another groove:     breakgan demo --seed four_on_the_floor --out {out}-house",
         "  your own footage:   breakgan demo --clips my-dance.mp4 --out renders/mine",
         f"  new drum pattern:   breakgan drums --seed {_short(sets['seed'])} --temperature 1.2 --out renders/drums-hot",
         f"  the same, live:     breakgan live {_short(where('drums') or out)} --port 7000   (OSC to TouchDesigner)",
