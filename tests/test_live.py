@@ -348,7 +348,7 @@ def test_regenerated_pattern_starts_on_the_next_bar():
         time.sleep(0.01)
     while player.step():
         pass
-    assert calls and calls[0]["bars"] == 2 and calls[0]["seed_pattern"]["parts"]["kick"]
+    assert calls and calls[0]["bars"] == 2 and calls[0]["seed_pattern"].startswith("kick: x.......x.......; snare: ....x.......x...")
     bars_seen = {}
     bar = None
     for dgrams in sent:
@@ -363,6 +363,30 @@ def test_regenerated_pattern_starts_on_the_next_bar():
     # Old pattern (2 kicks, 2 snares a bar) through bar 1; from bar 2 on, 8 snares and no kick.
     assert sorted(bars_seen[1]) == ["kick", "kick", "snare", "snare"]
     assert bars_seen[2] == ["snare"] * 8 and bars_seen[5] == ["snare"] * 8
+
+
+def test_stop_sends_zeros_and_play_restarts_on_a_bar():
+    vt = VirtualTime()
+    clock = InternalClock(120, now=vt.now, origin=vt.t)
+    ctl: queue.Queue = queue.Queue()
+    sent = []
+    player = Player(timeline_from_onsets(onsets_data()), clock, sent.append, LiveOptions(latent_dims=0),
+                    controls=ctl, sleep=vt.sleep, log=lambda m: None)
+    player._zeroed = False
+    player._start()
+    for _ in range(20):
+        player.step()
+    ctl.put(Control("stop"))
+    player.step()
+    zero = [OscBundle(d).content(i) for d in sent[-1] for i in range(OscBundle(d).num_contents)]
+    assert {m.address: m.params for m in zero}["/breakgan/kick/env"] == [0.0]
+    n = len(sent)
+    for _ in range(5):
+        player.step()
+    assert len(sent) == n  # nothing while stopped
+    ctl.put(Control("play"))
+    player.step()
+    assert player._segment.origin % 4 == 0 and player._segment.origin > 0
 
 
 def test_regenerate_without_a_generator_is_logged_not_fatal():

@@ -47,6 +47,8 @@ def live(
     step: float = typer.Option(1.0, "--step", help="Keyframes advanced per hit at full velocity."),
     pulse: float = typer.Option(0.0, "--pulse", min=0.0, help="Latent push on each hit (0 = off)."),
     drift: float = typer.Option(0.0, "--drift", min=0.0, help="Slow latent drift between hits (0 = off)."),
+    drums_model: Optional[Path] = typer.Option(None, "--drums-model",
+                                               help="DrumsRNN model for /breakgan/regenerate (default: shipped)."),
     temperature: float = typer.Option(1.0, "--temperature", min=0.01, max=10.0,
                                       help="DrumsRNN temperature for /breakgan/regenerate."),
     listen: Optional[int] = typer.Option(None, "--listen", min=0, max=65535,
@@ -91,7 +93,7 @@ def live(
         raise BreakganError(f"cannot send OSC to {host}:{port}: {e}") from e
     listener = ControlListener(listen, listen_host).start() if listen is not None else None
     player = Player(timeline, clock, sender.send, options,
-                    controls=listener.controls if listener else None, regenerator=Regenerator.default())
+                    controls=listener.controls if listener else None, regenerator=Regenerator.default(drums_model))
     if threading.current_thread() is threading.main_thread():
         # `kill` ends it as cleanly as Ctrl-C does (zeroed values sent).
         signal.signal(signal.SIGTERM, signal.default_int_handler)

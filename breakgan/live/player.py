@@ -91,18 +91,19 @@ class Regenerator:
         self._thread: threading.Thread | None = None
 
     @staticmethod
-    def default() -> "Regenerator":
+    def default(model: str | None = None) -> "Regenerator":
+        """breakgan.drums.generate_onsets with a DrumsRNN model file (None = the shipped model)."""
         try:
             from breakgan.drums import generate_onsets
         except ImportError:
-            generate_onsets = None
-        return Regenerator(generate_onsets)
+            return Regenerator(None)
+        return Regenerator(lambda **kw: generate_onsets(model=model, **kw))
 
     def busy(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self, *, bars: int, tempo: float, temperature: float, random_seed: int,
-              seed_pattern: dict | None) -> bool:
+              seed_pattern: str | None) -> bool:
         if self._generate is None:
             warn("regenerate ignored: breakgan.drums.generate_onsets is not available in this install")
             return False
@@ -125,16 +126,25 @@ class Regenerator:
             warn(f"regenerate failed: {type(e).__name__}: {e}")
 
 
-def onsets_dict(timeline: Timeline) -> dict:
-    """A Timeline back as the onsets.json structure (seed for regeneration)."""
-    bpb = timeline.beats_per_bar
+def seed_text(timeline: Timeline, bars: int = 1) -> str:
+    """The first `bars` of a timeline as a drums text grid ('kick: x...x...; snare: ....x...'), 16th steps.
+
+    Regeneration is primed with one bar of the playing pattern, so DrumsRNN continues in its style
+    (a primer as long as the output would just give the same pattern back).
+    """
     tempo = timeline.tempo or 120.0
     step_s = 60.0 / tempo / 4
-    return {"tempo": tempo, "steps_per_quarter": 4, "beats_per_bar": bpb,
-            "bars": max(1, round(timeline.duration * tempo / 60.0 / bpb)), "duration": timeline.duration,
-            "parts": {p: [{"time": float(t), "step": int(round(t / step_s)),
-                           "velocity": int(np.clip(round(v * 127), 1, 127))}
-                          for t, v in timeline.onsets(p)] for p in PARTS}}
+    steps = 4 * timeline.beats_per_bar * bars
+    lines = []
+    for p in PARTS:
+        grid = ["."] * steps
+        for t, v in timeline.onsets(p):
+            i = int(round(t / step_s))
+            if 0 <= i < steps:
+                grid[i] = "X" if v * 127 >= 115 else ("o" if v * 127 <= 70 else "x")
+        if "." != "".join(set(grid)):
+            lines.append(f"{p}: {''.join(grid)}")
+    return "; ".join(lines) or "kick: x"
 
 
 class Player:
@@ -244,10 +254,12 @@ class Player:
             if not s.playing:
                 s.playing = True
                 self._start()
+                self._link_playing(True)
         elif c.name == "stop":
             if s.playing:
                 s.playing = False
                 self.send(osc_out.bundle_dgrams(zero_messages(self.opt.parts), None))
+                self._link_playing(False)
         elif c.name in ("mute", "solo"):
             target = s.muted if c.name == "mute" else s.solo
             (target.add if c.value else target.discard)(c.part)
@@ -267,10 +279,15 @@ class Player:
             tl = self._segment.pattern.timeline if self._segment else self.pattern.timeline
             bars = max(1, round(self.pattern.length / self.pattern.beats_per_bar))
             self.regenerator.start(bars=bars, tempo=self.pattern.tempo, temperature=s.temperature,
-                                   random_seed=s.random_seed, seed_pattern=onsets_dict(tl))
+                                   random_seed=s.random_seed, seed_pattern=seed_text(tl))
             s.random_seed += 1  # the next regenerate gives a different pattern
         self.log(f"control: {c.name}" + (f" {c.part}" if c.part else "") +
                  ("" if c.value is None else f" = {c.value}"))
+
+    def _link_playing(self, playing: bool) -> None:
+        # Link peers with start/stop sync (TouchDesigner's Link CHOP, Live) follow play/stop.
+        if hasattr(self.clock, "set_playing"):
+            self.clock.set_playing(playing)
 
     def _drain(self) -> None:
         if self.controls is not None:
