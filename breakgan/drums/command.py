@@ -100,12 +100,23 @@ def train(
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue from the checkpoint in --out."),
     device: str = typer.Option("cpu", "--device", help="torch device: cpu or cuda."),
     threads: int = typer.Option(0, "--threads", min=0, help="CPU threads for torch (0 = default)."),
+    layers: str = typer.Option("256,256,256", "--layers", help="LSTM layer sizes, comma-separated "
+                               "(Magenta drum_kit: 256,256,256)."),
+    dropout_keep: float = typer.Option(0.5, "--dropout-keep", min=0.05, max=1.0,
+                                       help="Keep probability of LSTM outputs in training (1 = no dropout)."),
     random_seed: int = typer.Option(0, "--random-seed", help="Seed for initialisation, batch order, dropout."),
 ):
     """Train DrumsRNN on MIDI folders (resumable; validation loss, perplexity and accuracy logged)."""
     from breakgan.drums.train import TrainOptions, train_drums
 
-    opts = TrainOptions(steps=steps, batch_size=batch_size, learning_rate=learning_rate, clip_norm=clip_norm,
+    try:
+        sizes = tuple(int(x) for x in layers.split(",") if x.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise BreakganError(f"--layers {layers!r}: expected comma-separated sizes, e.g. 256,256,256")
+    opts = TrainOptions(layers=sizes, dropout_keep=dropout_keep, steps=steps, batch_size=batch_size,
+                        learning_rate=learning_rate, clip_norm=clip_norm,
                         max_steps=max_steps, min_bars=min_bars, validation_fraction=validation_fraction,
                         eval_every=eval_every, save_every=save_every, minutes=minutes, seed=random_seed,
                         device=device, threads=threads)

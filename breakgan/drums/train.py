@@ -38,6 +38,9 @@ class TrainOptions:
     seed: int = 0
     device: str = "cpu"
     threads: int = 0  # torch CPU threads; 0 = torch's default
+    layers: tuple[int, ...] = (256, 256, 256)  # LSTM sizes (Magenta drum_kit: 3 x 256)
+    dropout_keep: float = 0.5  # keep probability of each LSTM layer's output in training
+    attn_length: int = 32
 
 
 def batch_indices(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
@@ -130,6 +133,9 @@ def _load_state(out: Path, model, optimizer) -> int:
     try:
         state = json.loads((out / "train_state.json").read_text())
         loaded, _ = load_model(out / "model.safetensors")
+        if loaded.config != model.config:
+            raise BreakganError(f"{out}: the checkpoint's model ({loaded.config}) differs from the options "
+                                f"({model.config}); use --restart or the same options")
         model.load_state_dict(loaded.state_dict())
         tensors = load_file(str(out / "train_state.safetensors"))
     except (OSError, json.JSONDecodeError) as e:
@@ -149,7 +155,7 @@ def train_drums(midi_dirs: list[Path], out: Path, options: TrainOptions, *, resu
 
     from breakgan.drums.corpus import baseline_perplexities, load_corpus
     from breakgan.drums.encoding import counter_bits
-    from breakgan.drums.model import DrumsRNN
+    from breakgan.drums.model import DrumsConfig, DrumsRNN
 
     if options.threads:
         torch.set_num_threads(options.threads)
@@ -182,7 +188,8 @@ def train_drums(midi_dirs: list[Path], out: Path, options: TrainOptions, *, resu
         info(f"baseline validation perplexity: unigram {baselines['unigram']:.3f}, bigram {baselines['bigram']:.3f}")
 
     torch.manual_seed(options.seed)
-    model = DrumsRNN().to(device)
+    model = DrumsRNN(DrumsConfig(layers=tuple(options.layers), dropout_keep=options.dropout_keep,
+                                 attn_length=options.attn_length)).to(device)
     model.reset_parameters(torch.Generator().manual_seed(options.seed))
     model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=options.learning_rate)
