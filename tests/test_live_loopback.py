@@ -120,9 +120,10 @@ def test_bundles_match_the_pattern(receiver):
     kick_vel = [p[0] for _, a, p in msgs if a == "/breakgan/kick/onset" and p[0] > 0]
     assert np.allclose(kick_vel, 100 / 127, atol=1e-6)
 
-    # Control rate: about 60 envelope values a second for every part (4 bars at 240 bpm = 4 s).
+    # Control rate: 60 envelope values a second for every part (4 bars at 240 bpm = 4 s); a tick that
+    # is already past when a stalled machine gets back to it is skipped, so allow a few missing.
     env = [a for _, a, _ in msgs if a == "/breakgan/snare/env"]
-    assert 4 * 60 - 2 <= len(env) <= 4 * 60 + 3
+    assert 0.9 * 4 * 60 <= len(env) <= 4 * 60 + 2
     assert len([a for _, a, _ in msgs if a == "/breakgan/ride/z2"]) == len(env) - 1  # not in the zero bundle
 
     # The show ends with every part's onset and envelope at zero.
