@@ -371,3 +371,16 @@ def test_crop_geometry():
     out = crop_square(frame, -25, 0, 100, 20)
     assert out.shape == (20, 20, 3)
     assert out[:, :4].mean() > 200 and out[:, -4:].mean() < 20  # the fill mirrors the edge: no black bar
+
+
+def test_folder_argument_takes_the_videos_in_it(clips, tmp_path):
+    folder = tmp_path / "shoot"
+    (folder / "day2").mkdir(parents=True)
+    shutil.copy(clips["plain"], folder / "take1.MOV")
+    shutil.copy(clips["other"], folder / "day2" / "take2")  # no extension at all
+    (folder / "notes.txt").write_text("good light after 5pm")
+    cv2.imwrite(str(folder / "poster.png"), np.zeros((32, 32, 3), np.uint8))
+    summary = _ingest([folder], tmp_path / "ds")
+    assert not summary.failed
+    assert sorted(c.path.name for c in summary.clips) == ["take1.MOV", "take2"]
+    assert summary.labels == ["take2", "take1"]  # day2/take2 sorts first

@@ -142,10 +142,17 @@ def follow_squares(boxes: np.ndarray, times: np.ndarray, follow_s: float, width:
     # Nearest segment with motion fills the gaps (forward and backward).
     nearest = have[np.abs(np.arange(nseg)[:, None] - have[None, :]).argmin(axis=1)]
     seg_box = seg_box[nearest] * [width, height, width, height]
+    # Within a second only the moving limbs show; over the whole clip every part of the body moves
+    # at some point, so the clip's vertical extent is the body height the square must hold.
+    valid = boxes[~np.isnan(boxes[:, 0])]
+    top, bottom = np.percentile(valid[:, 1], 5) * height, np.percentile(valid[:, 3], 95) * height
+    body = (bottom - top) * (1 + MARGIN)
     cx = _median3((seg_box[:, 0] + seg_box[:, 2]) / 2)
     cy = _median3((seg_box[:, 1] + seg_box[:, 3]) / 2)
     extent = np.maximum(seg_box[:, 2] - seg_box[:, 0], seg_box[:, 3] - seg_box[:, 1]) * (1 + MARGIN)
-    side = np.clip(_median3(extent), DANCER_MIN_SIDE * short, long_)
+    side = np.clip(np.maximum(_median3(extent), body), DANCER_MIN_SIDE * short, long_)
+    # Where the square is tall enough, slide it to hold the whole body height.
+    cy = np.where(side >= bottom - top, np.clip(cy, bottom - side / 2, top + side / 2), cy)
     squares = np.array([place_square(cx[s], cy[s], side[s], width, height) for s in range(nseg)])
     return squares[seg]
 
