@@ -9,6 +9,7 @@ channel names. A tick's messages go in one bundle; bundles are split so no datag
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import re
@@ -26,6 +27,7 @@ _ADDRESS = re.compile(r"^(/[a-z0-9_]+)+$")
 _BUNDLE_HEAD = b"#bundle\x00"
 _IMMEDIATELY = struct.pack(">Q", 1)
 _INT32 = (-(2**31), 2**31 - 1)
+_F32 = struct.Struct(">f")
 
 
 def address(*segments: str | int) -> str:
@@ -49,6 +51,8 @@ def _padded(data: bytes) -> bytes:
 
 def osc_arg(value) -> tuple[str, bytes]:
     """(type tag, big-endian bytes) for one number: ints -> 'i' (int32), everything else numeric -> 'f'."""
+    if type(value) is float:  # the common case, first
+        return "f", _F32.pack(value if math.isfinite(value) else 0.0)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)):
         raise TypeError(f"OSC value {value!r} is not a number (TouchDesigner CHOPs take only floats and ints)")
     if isinstance(value, (numbers.Integral, np.integer)):
@@ -60,6 +64,12 @@ def osc_arg(value) -> tuple[str, bytes]:
     return "f", struct.pack(">f", v if math.isfinite(v) else 0.0)
 
 
+@functools.lru_cache(maxsize=4096)
+def _head(addr: str, tags: str) -> bytes:
+    # Address and type-tag string, padded; the same few dozen addresses go out every tick.
+    return _padded(addr.encode("ascii")) + _padded(("," + tags).encode("ascii"))
+
+
 def osc_message(addr: str, *values) -> bytes:
     """One OSC message datagram: address, type tags, then the numbers."""
     tags, data = [], []
@@ -67,7 +77,7 @@ def osc_message(addr: str, *values) -> bytes:
         tag, raw = osc_arg(value)
         tags.append(tag)
         data.append(raw)
-    return _padded(addr.encode("ascii")) + _padded(("," + "".join(tags)).encode("ascii")) + b"".join(data)
+    return _head(addr, "".join(tags)) + b"".join(data)
 
 
 def osc_floats(addr: str, values: np.ndarray) -> bytes:

@@ -21,7 +21,7 @@ import numpy as np
 from breakgan.console import info, warn
 from breakgan.live import osc_out
 from breakgan.live.clock import Clock
-from breakgan.live.osc_in import Control
+from breakgan.live.osc_in import Control, RateLimitedLog
 from breakgan.live.pattern import EPS, EventGroup, Pattern, Segment, next_group
 from breakgan.live.scheduler import DEFAULT_SPIN_S, Lateness, ordinary_priority, wait_until
 from breakgan.parts import PARTS
@@ -156,12 +156,12 @@ class Player:
     def __init__(self, timeline: Timeline, clock: Clock, send: Callable[[list[bytes]], None],
                  options: LiveOptions = LiveOptions(), *, controls: queue.Queue | None = None,
                  regenerator: Regenerator | None = None, sleep: Callable[[float], None] = time.sleep,
-                 log: Callable[[str], None] = info):
+                 log: Callable[[str], None] | None = None):
         self.opt = options
         self.clock = clock
         self.send = send
         self.sleep = sleep
-        self.log = log
+        self.log = log or RateLimitedLog(emit=info)  # a fader sending 60 values a second must not flood
         self.controls = controls
         self.regenerator = regenerator or Regenerator(None)
         self.pattern = Pattern.from_timeline(timeline, clock.tempo())
@@ -219,13 +219,13 @@ class Player:
         for part in opt.parts:
             on = self._loop_onsets(part, loop)
             env = envelope(on, song_t, attack_s, release_s)[0] if self.state.audible(part) else 0.0
-            msgs.append(m(self._addr[part]["env"], env))
+            msgs.append(m(self._addr[part]["env"], float(env)))
             if opt.latent_dims or opt.latent_vector:
                 z = latent_path(on, self.keys[part], song_t, self.motions[part])[0]
                 if opt.latent_vector:
                     msgs.append(osc_out.osc_floats(self._addr[part]["latent"], z))
-                for i in range(min(opt.latent_dims, z.size)):
-                    msgs.append(m(self._addr[part][f"z{i}"], z[i]))
+                for i, v in enumerate(z[:opt.latent_dims].tolist()):
+                    msgs.append(m(self._addr[part][f"z{i}"], v))
         return msgs
 
     def _event_messages(self, group: EventGroup) -> list[bytes]:
