@@ -155,7 +155,8 @@ def controls_from_datagram(dgram: bytes) -> tuple[list[Control], list[str]]:
 class RateLimitedLog:
     """At most `per_second` warnings a second; the rest are counted and summarised later."""
 
-    def __init__(self, per_second: float = 4.0, emit=warn):
+    def __init__(self, per_second: float = 4.0, emit=warn, prefix: str = "OSC in: "):
+        self._prefix = prefix
         self._gap = 1.0 / per_second
         self._last = -math.inf
         self._suppressed = 0
@@ -169,7 +170,7 @@ class RateLimitedLog:
         extra = f" ({self._suppressed} more ignored)" if self._suppressed else ""
         self._suppressed = 0
         self._last = t
-        self._emit(f"OSC in: {message}{extra}")
+        self._emit(f"{self._prefix}{message}{extra}")
 
 
 class ControlListener:

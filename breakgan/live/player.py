@@ -161,7 +161,7 @@ class Player:
         self.clock = clock
         self.send = send
         self.sleep = sleep
-        self.log = log or RateLimitedLog(emit=info)  # a fader sending 60 values a second must not flood
+        self.log = log or RateLimitedLog(emit=info, prefix="live: ")  # a fader sending 60 values a second must not flood
         self.controls = controls
         self.regenerator = regenerator or Regenerator(None)
         self.pattern = Pattern.from_timeline(timeline, clock.tempo())
