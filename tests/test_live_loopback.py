@@ -120,6 +120,11 @@ def test_bundles_match_the_pattern(receiver):
     kick_vel = [p[0] for _, a, p in msgs if a == "/breakgan/kick/onset" and p[0] > 0]
     assert np.allclose(kick_vel, 100 / 127, atol=1e-6)
 
+    # Every hit is a pulse: the onset channel goes back to 0 before the next hit, the counter counts.
+    kick = [p[0] for _, a, p in msgs if a == "/breakgan/kick/onset"]
+    assert all(b == 0.0 for a, b in zip(kick, kick[1:]) if a > 0)
+    assert [p[0] for _, a, p in msgs if a == "/breakgan/hihat_closed/hits"] == list(range(1, bars * 8 + 1))
+
     # Control rate: 60 envelope values a second for every part (4 bars at 240 bpm = 4 s); a tick that
     # is already past when a stalled machine gets back to it is skipped, so allow a few missing.
     env = [a for _, a, _ in msgs if a == "/breakgan/snare/env"]

@@ -178,8 +178,10 @@ class Player:
         self._prepared: tuple[int, list[bytes]] | None = None  # (control tick k, its messages)
         self._build_s = 0.003  # how long a control tick takes to build (s), measured as we go
         self._addr = {p: {leaf: osc_out.part_address(p, leaf) for leaf in
-                          ("onset", "env", "latent", *[f"z{i}" for i in range(options.latent_dims)])}
+                          ("onset", "hits", "env", "latent", *[f"z{i}" for i in range(options.latent_dims)])}
                       for p in PARTS}
+        self._hits = {p: 0 for p in PARTS}  # onsets sent per part: a counter that changes on every hit
+        self._to_reset: set[str] = set()  # parts whose onset channel goes back to 0 on the next tick
 
     # ---- values -------------------------------------------------------------------------------
 
@@ -239,7 +241,16 @@ class Player:
             msgs.append(m(osc_out.address("beat"), group.beat))
         for part, vel in group.onsets:
             if part in self.opt.parts and self.state.audible(part):
+                self._hits[part] += 1
                 msgs.append(m(self._addr[part]["onset"], vel))
+                msgs.append(m(self._addr[part]["hits"], self._hits[part]))
+        return msgs
+
+    def _resets(self) -> list[bytes]:
+        """Onset channels of the last hits back to 0, so two equal hits in a row still read as two
+        pulses in a CHOP (the `hits` counter changes on every hit as well)."""
+        msgs = [osc_out.osc_message(self._addr[p]["onset"], 0.0) for p in PARTS if p in self._to_reset]
+        self._to_reset.clear()
         return msgs
 
     # ---- control ------------------------------------------------------------------------------
@@ -399,13 +410,18 @@ class Player:
         has_onsets = False
         if t_event <= t_ctrl + MERGE_S:
             t = t_event
+            merged = abs(t_ctrl - t_event) <= MERGE_S
+            if merged:
+                msgs += self._resets()  # before this tick's own onsets
             msgs += self._event_messages(group)
             has_onsets = bool(group.onsets)
             self._cursor = group.position
-            if abs(t_ctrl - t_event) <= MERGE_S:
+            if merged:
                 msgs += self._take_control()
+            self._to_reset.update(p for p, _ in group.onsets if p in self.opt.parts and self.state.audible(p))
         else:
             t = t_ctrl
+            msgs += self._resets()
             msgs += self._take_control()
         if msgs:
             self._send_bundle(t, msgs, has_onsets)
