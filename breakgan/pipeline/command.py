@@ -58,21 +58,25 @@ def demo(
     bars: int = typer.Option(4, "--bars", min=1, max=64, help="Length of the drum pattern in bars."),
     preview: bool = typer.Option(False, "--preview/--full",
                                  help="--preview renders small and fast (for a quick look or a test)."),
-    kimg: float = typer.Option(20.0, "--kimg", min=0.1,
+    kimg: float = typer.Option(18.0, "--kimg", min=0.1,
                                help="With --clips: thousands of images to train the small generator on."),
+    set_: List[str] = typer.Option([], "--set", metavar="NAME=VALUE",
+                                   help="Override anything in pipelines/demo.toml, as for `breakgan run` "
+                                        "(render.size=1280x720, drum_model=FILE). Repeatable."),
     force: List[str] = typer.Option([], "--force", metavar="STAGE",
                                     help="Rerun this stage (and what depends on it) even if unchanged."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and stop."),
 ):
     """Run the whole chain on built-in assets (or --clips): ingest, generator, drums, render to an MP4."""
     from breakgan.pipeline.demo import demo_sets, print_demo_summary
-    from breakgan.pipeline.recipe import PROJECT_ROOT, load_recipe
+    from breakgan.pipeline.recipe import PROJECT_ROOT, load_recipe, parse_sets
     from breakgan.pipeline.runner import run_pipeline
 
     recipe_path = PROJECT_ROOT / "pipelines" / DEMO_RECIPE
     if not recipe_path.is_file():
         raise BreakganError(f"{recipe_path}: the demo recipe is missing (run breakgan from its source checkout)")
     sets = demo_sets(out=out, clips=clips, seed=seed, bars=bars, preview=preview, kimg=kimg)
+    sets.update(parse_sets(set_))
     recipe = load_recipe(recipe_path, sets)
     steps = run_pipeline(recipe, force=force, dry_run=dry_run)
     if not dry_run:

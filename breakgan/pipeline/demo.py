@@ -70,7 +70,7 @@ def print_demo_summary(recipe: Recipe, steps, sets: dict[str, Any]) -> None:
     video = _video(where("render"))
     generator = where("train") or recipe.vars.get("generator")
     rows = [("dataset", where("ingest")), ("generator", generator), ("drums", where("drums")),
-            ("video", video)]
+            ("video", video), ("blended", _video(where("blend")))]
     console.print()
     console.print("[bold green]demo done[/bold green]")
     for label, path in rows:
@@ -83,7 +83,8 @@ def print_demo_summary(recipe: Recipe, steps, sets: dict[str, Any]) -> None:
         f"  another groove:     breakgan demo --seed four_on_the_floor --out {out}-house",
         "  your own footage:   breakgan demo --clips my-dance.mp4 --out renders/mine",
         f"  new drum pattern:   breakgan drums --seed {_short(sets['seed'])} --temperature 1.2 --out renders/drums-hot",
-        f"  the same, live:     breakgan live {_short(where('drums') or out)} --port 7000   (OSC to TouchDesigner)",
+        f"  live, over OSC:     breakgan live --drums {_short(where('drums') or out)} --port 7000 "
+        f"--generator {_short(generator)}",
         "  the full artwork:   breakgan run pipelines/breakgan-512.toml --set clips=footage/ --dry-run",
     ):
         console.print(line)
