@@ -1,7 +1,7 @@
 """What FFmpeg does for ingest: find letterbox bars, then decode, crop and scale in one filter graph.
 
 Bars are found by FFmpeg's cropdetect on the keyframes only (`-skip_frame nokey`), which costs a
-small fraction of a full decode; clips with too few keyframes get a low-rate look at their start.
+small fraction of a full decode; clips with too few keyframes get a low-rate look at their first seconds.
 The frames then come through a pipe already cropped and scaled, never as full-size images.
 """
 
@@ -35,7 +35,7 @@ def detect_bars(path: Path, info: MediaInfo, opts: IngestOptions) -> Rect | None
     span = ["-t", f"{opts.duration:.3f}"] if opts.duration else []
     found, frames = _cropdetect(path, ["-skip_frame", "nokey", *seek], span, _CROPDETECT)
     if frames < 3:
-        look = min(opts.duration or info.duration or 10.0, 10.0)
+        look = min(opts.duration or info.duration or 3.0, 3.0)  # a few seconds: cheap next to the clip
         found, _ = _cropdetect(path, seek, ["-t", f"{look:.3f}"], f"fps=2,{_CROPDETECT}")
     return content_rect(found, info.width, info.height)
 

@@ -301,9 +301,11 @@ def _build(out: Path, existing: ds.Existing, todo, opts: IngestOptions, summary:
                 used.add(label)
                 try:
                     clip = _ingest_one(src, label, opts, tmp, work, bar)
-                except BreakganError as e:
-                    _error(str(e))
-                    result.status, result.error, result.label = "failed", str(e), ""
+                except (BreakganError, OSError) as e:
+                    message = str(e) if isinstance(e, BreakganError) else \
+                        f"{src.path}: cannot ingest ({e.strerror or e}{f': {e.filename}' if e.filename else ''})"
+                    _error(message)
+                    result.status, result.error, result.label = "failed", message, ""
                     own = re.compile(re.escape(label) + r"_\d{6}(_mirrored)?\.png")
                     for f in (tmp / "frames").glob(f"{label}_*.png"):
                         if own.fullmatch(f.name):
@@ -316,7 +318,10 @@ def _build(out: Path, existing: ds.Existing, todo, opts: IngestOptions, summary:
                 new[label] = clip
         if not new:
             raise _Unchanged()
-        _merge(out, tmp, existing, new, opts, summary)
+        try:
+            _merge(out, tmp, existing, new, opts, summary)
+        except OSError as e:  # disk full, permissions: the previous dataset stays as it was
+            raise BreakganError(f"{out}: cannot write the dataset ({e.strerror or e})") from None
         shutil.rmtree(work)
     summary.written = True
 
