@@ -38,7 +38,12 @@ def ingest(
     mirror: bool = typer.Option(_D.mirror, "--mirror/--no-mirror", help="Also add every kept frame "
                                 "mirrored (doubles the set; asymmetric moves get learned both ways)."),
 ):
-    """Turn dance clips into a clean, diverse training set: square frames, a manifest, packed arrays."""
+    """Turn dance clips into a clean, diverse training set: square frames, a manifest, packed arrays.
+
+    Examples: `breakgan ingest clips/ --out datasets/me` ;
+    `breakgan ingest new_take.mp4 --out datasets/me` (adds it; clips already in are skipped) ;
+    `breakgan ingest wide.mp4 --out datasets/me --crop dancer --fps 8`.
+    """
     if crop not in CROP_MODES:
         raise BreakganError(f"--crop {crop}: must be one of {', '.join(CROP_MODES)}")
     options = dict(size=size, fps=fps, crop=crop, follow_s=follow_seconds, min_sharpness=min_sharpness,
