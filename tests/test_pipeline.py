@@ -293,3 +293,24 @@ def test_out_flag_positional_or_not_passed(tmp_path):
     a, b = load_recipe(p, commands=FAKE).stages
     assert stage_argv(a, FAKE) == ["drums", "train", f"{tmp_path}/model.bin"]
     assert stage_argv(b, FAKE) == [f"{tmp_path}/s.py"]
+
+
+def test_replace_out_moves_the_previous_output_aside(chain, tmp_path):
+    """A command that refuses an existing out (like train) reruns after its old out is moved aside."""
+    text = chain.read_text().replace('name = "c"\n', 'name = "c"\nreplace_out = true\n')
+    chain.write_text(text)
+
+    class Refuses(FakeStages):
+        def __call__(self, step):
+            if step.stage.name == "c" and Path(step.stage.out).exists():
+                return 1
+            return super().__call__(step)
+
+    fake = Refuses()
+    r = load_recipe(chain, commands=FAKE)
+    run_pipeline(r, executor=fake, commands=FAKE)
+    (tmp_path / "out/c/mine.txt").write_text("old")
+    run_pipeline(load_recipe(chain, parse_sets(["c.size=8"]), commands=FAKE), executor=fake, commands=FAKE)
+    assert fake.ran == ["a", "b", "c", "c"]
+    assert (tmp_path / "out/c.previous/mine.txt").read_text() == "old"
+    assert not (tmp_path / "out/c/mine.txt").exists()

@@ -15,6 +15,8 @@
     out_flag = "--out"                       # how out is passed: "" = last positional, false = not passed
     options = { size = 64, mirror = false }  # --size 64 --no-mirror
     enabled = true                           # false: skipped unless --set ingest.enabled=true
+    replace_out = false                      # true: a rerun first moves the old out to OUT.previous
+                                             # (for commands that refuse to overwrite, like train)
 
 Inputs are paths whose content is hashed to decide whether a stage must run again. `@stage` (or
 `@stage/sub/path`) names an earlier stage's output, which also makes the stage depend on it.
@@ -34,7 +36,8 @@ from typing import Any
 from breakgan.errors import BreakganError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-STAGE_KEYS = {"name", "command", "inputs", "options", "out", "out_flag", "record", "enabled", "script"}
+STAGE_KEYS = {"name", "command", "inputs", "options", "out", "out_flag", "record", "enabled", "script",
+              "replace_out"}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 ARGS = "args"  # the inputs-table role that holds positional arguments
@@ -54,6 +57,7 @@ class Stage:
     enabled: bool = True
     script: str | None = None         # for command = "script": the Python file to run
     out_flag: str | None = "--out"    # "" passes out as the last positional argument, None not at all
+    replace_out: bool = False         # a rerun moves the previous out to OUT.previous first
     line: int = 0                     # line of its [[stages]] header in the recipe
     depends: tuple[str, ...] = ()     # names of earlier stages it references
 
@@ -234,7 +238,7 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None,
         raw = dict(raw)
         # --set STAGE.KEY=VALUE: a stage field, an input role, else an option.
         for key, value in stage_sets.pop(name, {}).items():
-            if key in ("out", "out_flag", "enabled", "record", "script"):
+            if key in ("out", "out_flag", "enabled", "record", "script", "replace_out"):
                 raw[key] = value
             elif isinstance(raw.get("inputs"), dict) and key in raw["inputs"]:
                 raw["inputs"] = {**raw["inputs"], key: value}
@@ -247,8 +251,9 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None,
             raise BreakganError(f"{ctx}: needs command = \"ingest\" | \"train\" | \"drums\" | \"render\" | ...")
         cmd = tuple(command.split())
         enabled = raw.get("enabled", True)
-        if not isinstance(enabled, bool):
-            raise BreakganError(f"{ctx}: enabled must be true or false")
+        replace_out = raw.get("replace_out", False)
+        if not isinstance(enabled, bool) or not isinstance(replace_out, bool):
+            raise BreakganError(f"{ctx}: enabled and replace_out must be true or false")
         script = raw.get("script")
         if cmd == ("script",):
             if not isinstance(script, str):
@@ -328,7 +333,7 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None,
                     raise BreakganError(f"{ctx}: `breakgan {' '.join(cmd)}` has no option --{flag} "
                                         f"(options: {', '.join('--' + o for o in sorted(allowed) if not o.startswith('no-'))})")
         stage = Stage(name=name, command=cmd, args=tuple(args), inputs=resolved, options=options, out=out,
-                      record=record, enabled=enabled, script=script, out_flag=out_flag,
+                      record=record, enabled=enabled, script=script, out_flag=out_flag, replace_out=replace_out,
                       line=lines[i] if i < len(lines) else 0, depends=tuple(depends))
         names[name] = stage
         stages.append(stage)

@@ -9,14 +9,16 @@ A stage that writes no record itself (a script) gets a minimal one from `make_re
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from breakgan.console import console
+from breakgan.console import console, warn
 from breakgan.errors import BreakganError
 from breakgan.pipeline.commands import program, stage_argv
 from breakgan.pipeline.recipe import Recipe, Stage, with_forced
@@ -192,6 +194,8 @@ def execute(recipe: Recipe, steps: list[Step], executor: Executor = run_subproce
                     step.inputs[label] = file_hash(record_path(up)) + (
                         f"+{Path(p).relative_to(up.out)}" if Path(p) != Path(up.out) else "")
         console.rule(f"[bold]{head}[/bold] ({step.reason})", align="left")
+        if step.stage.replace_out:
+            _move_aside(step.stage)
         console.print(f"[dim]$ {step.command_line}[/dim]")
         t0 = time.monotonic()
         code = executor(step)
@@ -203,6 +207,20 @@ def execute(recipe: Recipe, steps: list[Step], executor: Executor = run_subproce
         _stamp(step)
         console.print(f"[green]{head} done[/green] in {step.seconds:.1f} s")
     return steps
+
+
+def _move_aside(stage: Stage) -> None:
+    """Keep the previous output as OUT.previous (one generation) so the command starts afresh."""
+    out = Path(stage.out) if stage.out else None
+    if out is None or not out.exists():
+        return
+    prev = out.with_name(out.name + ".previous")
+    if prev.is_dir():
+        shutil.rmtree(prev)
+    elif prev.exists():
+        prev.unlink()
+    os.replace(out, prev)
+    warn(f"{stage.label}: previous output kept as {prev}")
 
 
 def _stamp(step: Step) -> None:
