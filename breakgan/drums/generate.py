@@ -107,11 +107,15 @@ class FastDrums:
         return self._views({"S": z(batch, self.width), "mem": z(batch, self.L, self.a),
                             "keys": z(batch, self.L, self.a), "t": 0})
 
-    def select(self, state: dict, rows: torch.Tensor) -> dict:
-        """The state of the given rows (beam search reordering), with fresh buffers."""
-        return self._views({"S": state["S"].index_select(0, rows), "mem": state["mem"].index_select(0, rows),
-                            "keys": state["keys"].index_select(0, rows), "t": state["t"],
-                            "fk": state["fk"].index_select(0, rows)})
+    @staticmethod
+    def copy_rows(src: dict, dst: dict, rows: torch.Tensor) -> None:
+        """dst's rows = src's `rows` (beam branching / pruning), in place, so dst's views stay valid."""
+        for key in ("S", "mem", "keys", "fk"):
+            if src is dst:
+                dst[key].copy_(src[key].index_select(0, rows))
+            else:
+                torch.index_select(src[key], 0, rows, out=dst[key])
+        dst["t"] = src["t"]
 
     def _views(self, st: dict) -> dict:
         """Pre-made views and scratch buffers, so a step creates (almost) no tensors."""
@@ -228,37 +232,38 @@ class FastDrums:
     def _beam(self, primer, n_new, temperature, gen, beam: BeamOptions) -> np.ndarray:
         """Magenta's beam search: sample branch_factor continuations of each kept sequence for
         steps_per_iteration steps, keep the beam_size best by log-likelihood, repeat."""
-        B0 = beam.beam_size
-        state, logits = self._prime(primer, B0)
-        seqs = torch.empty((B0, 0), dtype=torch.int64, device=self.device)
+        B0, width = beam.beam_size, beam.beam_size * beam.branch_factor
+        small, _ = self._prime(primer, B0)
+        big = self.new_state(width) if width > B0 else small
+        seqs = torch.zeros((B0, n_new), dtype=torch.int64, device=self.device)
         scores = torch.zeros(B0, device=self.device)
-        t_scale = temperature if temperature > 0 else 1.0
+        inv_t = 1.0 / temperature if temperature > 0 else 1.0
+        noise = self.gumbel((n_new, width, self.n_cls), 1.0, gen) if temperature > 0 else None
+        pos = 0
 
-        def advance(state, logits, seqs, scores, steps, remaining):
+        def advance(state, seqs, scores, steps):
+            nonlocal pos
+            rows = seqs.shape[0]
             for _ in range(steps):
-                logp = torch.log_softmax(logits / t_scale, 1)
-                if temperature > 0:
-                    ev = torch.argmax(logp + self.gumbel(logp.shape, 1.0, gen), 1)
-                else:
-                    ev = torch.argmax(logp, 1)
+                logp = torch.log_softmax(state["logits"] * inv_t, 1)
+                ev = torch.argmax(logp + noise[pos, :rows], 1) if noise is not None else torch.argmax(logp, 1)
                 scores = scores + logp.gather(1, ev[:, None])[:, 0]
-                seqs = torch.cat([seqs, ev[:, None]], 1)
-                remaining -= 1
-                if remaining > 0:
-                    logits = self.step(state, ev)
-            return state, logits, seqs, scores, remaining
+                seqs[:, pos] = ev
+                pos += 1
+                if pos < n_new:
+                    self.step(state, ev)
+            return scores
 
-        first = (n_new - 1) % beam.steps_per_iteration + 1
-        state, logits, seqs, scores, remaining = advance(state, logits, seqs, scores, first, n_new)
-        while remaining > 0:
-            rows = torch.arange(seqs.shape[0], device=self.device).repeat_interleave(beam.branch_factor)
-            state = self.select(state, rows)
-            logits, seqs, scores = state["logits"], seqs[rows], scores[rows]
-            steps = min(beam.steps_per_iteration, remaining)
-            state, logits, seqs, scores, remaining = advance(state, logits, seqs, scores, steps, remaining)
+        scores = advance(small, seqs, scores, (n_new - 1) % beam.steps_per_iteration + 1)
+        branch = torch.arange(B0, device=self.device).repeat_interleave(beam.branch_factor)
+        while pos < n_new:
+            if big is not small:
+                self.copy_rows(small, big, branch)
+                seqs, scores = seqs[branch], scores[branch]
+            scores = advance(big, seqs, scores, min(beam.steps_per_iteration, n_new - pos))
             keep = torch.argsort(scores, descending=True, stable=True)[:B0]
-            state = self.select(state, keep)
-            logits, seqs, scores = state["logits"], seqs[keep], scores[keep]
+            self.copy_rows(big, small, keep)
+            seqs, scores = seqs[keep], scores[keep]
         best = int(torch.argmax(scores))
         return np.concatenate([primer, seqs[best].cpu().numpy()])
 

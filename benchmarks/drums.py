@@ -1,0 +1,76 @@
+"""DrumsRNN generation speed: 32 bars (512 steps) at beam 1 and beam 4, against a bare LSTM loop.
+
+    python benchmarks/drums.py [--model PATH] [--threads 1] [--repeats 5]
+
+The limit ("bare loop") is the same 3-layer LSTM stack stepped 511 times at batch 1 with torch's
+fused `torch.lstm_cell` on the same weights: no input projection, no attention, no sampling.
+Ratio = bare-loop time / generation time (1.0 = generation costs nothing beyond the LSTM stack).
+Targets: 32 bars at beam 1 in under 2 s on CPU; ratio >= 0.8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from breakgan.drums.checkpoint import SHIPPED_MODEL, load_model
+from breakgan.drums.generate import BeamOptions, FastDrums, bare_stack_loop
+from breakgan.drums.model import DrumsRNN
+
+STEPS = 512  # 32 bars of 4/4 in 16ths
+
+
+def timings(fns: dict, repeats: int) -> dict:
+    """(best, median) seconds per function; runs are interleaved so load changes hit all alike."""
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: (min(v), statistics.median(v)) for k, v in times.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=None, help="model file/folder (default: shipped, else random weights)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.model or SHIPPED_MODEL.is_file():
+        model, info = load_model(args.model)
+        name = info["path"]
+    else:
+        model, name = DrumsRNN().eval(), "random weights"
+    fast = FastDrums(model)
+    primer = np.array([1])  # Magenta's default primer: one kick
+    fast.generate(primer, 64)  # warm-up
+    bare_stack_loop(model, 64)
+
+    t = timings({
+        "b1": lambda: fast.generate(primer, STEPS, temperature=1.0, seed=0),
+        "b1_greedy": lambda: fast.generate(primer, STEPS, temperature=0.0),
+        "bare": lambda: bare_stack_loop(model, STEPS - 1),
+        "b4": lambda: fast.generate(primer, STEPS, temperature=1.0, seed=0, beam=BeamOptions(4, 1, 1)),
+        "bare4": lambda: bare_stack_loop(model, STEPS - 1, batch=4),
+        "b4x4": lambda: fast.generate(primer, STEPS, temperature=1.0, seed=0, beam=BeamOptions(4, 4, 4)),
+    }, args.repeats)
+    b1, b1_greedy, bare, b4, bare4, b4x4 = (t[k] for k in ("b1", "b1_greedy", "bare", "b4", "bare4", "b4x4"))
+    print(f"model: {name}; torch {torch.__version__}, {args.threads} thread(s); best / median of {args.repeats}")
+    print(f"bare LSTM stack loop, 511 steps, batch 1: {bare[0]:.3f} s / {bare[1]:.3f} s")
+    print(f"bare LSTM stack loop, 511 steps, batch 4: {bare4[0]:.3f} s / {bare4[1]:.3f} s")
+    for label, (best, med), ref in [("beam 1 (sampling)", b1, bare), ("beam 1 (temperature 0)", b1_greedy, bare),
+                                    ("beam 4, branch 1", b4, bare4), ("beam 4, branch 4, 4 steps/iter", b4x4, None)]:
+        ratio = f", ratio to bare loop {ref[0] / best:.2f} (median {ref[1] / med:.2f})" if ref else ""
+        print(f"32 bars {label}: {best:.3f} s / {med:.3f} s{ratio}")
+    print(f"target: beam 1 < 2 s -> {'met' if b1[0] < 2.0 else 'NOT met'}; ratio >= 0.8 -> "
+          f"{'met' if bare[0] / b1[0] >= 0.8 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
