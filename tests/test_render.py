@@ -199,3 +199,21 @@ def test_missing_mix_renders_silent_video(tmp_path):
     count = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
                             "stream=nb_read_frames", "-of", "csv=p=0", str(mp4)], capture_output=True, text=True)
     assert count.stdout.strip() == "40"
+
+
+def test_conditional_generator_gets_a_class_per_part(tmp_path, drums):
+    seen = []
+
+    class CondG(TinyG):
+        def forward(self, z, labels):
+            seen.append(labels.tolist())
+            return super().forward(z) * 0.5 + (labels.float() / 4).view(-1, 1, 1, 1)
+
+    info = {"latent_size": LATENT, "num_classes": 3, "labels": ["a", "b", "c"]}
+    render_video(tmp_path / "o", (CondG(), info), drums=drums, size=(64, 32), fps=5, batch=4,
+                 classes={"kick": 1}, show_progress=False)
+    flat = [label for batch in seen for label in batch]
+    # parts in order kick, snare, hihat_closed: kick=1 as asked, the others part index mod 3
+    assert flat == [1, 1, 2] * 20
+    with pytest.raises(BreakganError, match="--classes snare=5"):
+        render_video(tmp_path / "o", (CondG(), info), drums=drums, classes={"snare": 5}, show_progress=False)
