@@ -157,9 +157,14 @@ def test_seed_midi_tempo_map_trailing_cc_and_short_seed(tmp_path):
     assert s2.pattern.shape == (32, 9) and s2.pattern[0, 0] and s2.pattern[20, 1]
 
 
-def test_seed_time_signatures(tmp_path):
+def test_seed_time_signatures(tmp_path, model_file):
     p = write_midi(tmp_path / "68.mid", [(0, 36, 100)], sig=(6, 8))
     assert seed_from_midi(p).beats_per_bar == 3
+    from breakgan.drums import generate_onsets
+
+    o = generate_onsets(p, model=model_file, bars=2, tempo=90)  # 6/8 = 3 quarters a bar
+    assert o["beats_per_bar"] == 3 and o["duration"] == pytest.approx(2 * 3 * 60 / 90)
+    assert max((h["step"] for v in o["parts"].values() for h in v), default=0) < 24
     p = write_midi(tmp_path / "58.mid", [(0, 36, 100)], sig=(5, 8))
     with pytest.raises(BreakganError, match="5/8.*--beats-per-bar"):
         seed_from_midi(p)

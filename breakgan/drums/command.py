@@ -23,8 +23,9 @@ def drums(
                                         "or an is_drum track."),
     seed_pattern: Optional[str] = typer.Option(
         None, "--seed-pattern",
-        help="Seed as a text grid instead of a MIDI file: one line per part, 'x' = hit (X = accent), "
-             "'.' or '-' = rest, one character per 16th; lines separated by newlines or ';', e.g. "
+        help="Seed as a text grid instead of a MIDI file: one line per part, one character per 16th: "
+             "'x' hit, 'X' accent, 'o' ghost note, '.' or '-' rest ('|' and spaces ignored); lines "
+             "separated by newlines or ';', e.g. "
              "'kick: x...x...x...x...; snare: ....x.......x...'."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (cand-01/, cand-02/, ... inside)."),
     bars: int = typer.Option(4, "--bars", min=1, max=256, help="Length of each pattern in bars, seed included."),

@@ -142,7 +142,7 @@ def run_drums(seed_midi, out, *, seed_pattern: str | None = None, bars: int = 4,
     total = bars * seed.steps_per_bar
     if len(seed.pattern) > total and seed_bars is None:
         warn(f"{seed.source}: seed is {len(seed.pattern) / seed.steps_per_bar:g} bars, longer than --bars {bars}; "
-             f"using its first {bars} bars")
+             f"using its first {bars} bars (nothing left to generate: raise --bars or lower --seed-bars)")
     beam = BeamOptions(beam_size, branch_factor, steps_per_iteration)
     options = {"bars": bars, "tempo": seed.tempo, "temperature": temperature, "candidates": candidates,
                "beam_size": beam_size, "branch_factor": branch_factor, "steps_per_iteration": steps_per_iteration,

@@ -233,7 +233,9 @@ def train_drums(midi_dirs: list[Path], out: Path, options: TrainOptions, *, resu
                 inp, tgt, mask = make_batch(corpus.train, idx)
                 torch.manual_seed(options.seed * 1_000_003 + step)  # dropout: deterministic per step
                 counters = torch.from_numpy(counter_bits(np.arange(inp.shape[1]))).to(device)
-                logits = model(torch.from_numpy(inp).to(device), counters)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
+                    logits = model(torch.from_numpy(inp).to(device), counters)
+                logits = logits.float()
                 m = torch.from_numpy(mask).to(device)
                 nll = torch.nn.functional.cross_entropy(logits.flatten(0, 1), torch.from_numpy(tgt).to(device).flatten(),
                                                         reduction="none")
