@@ -169,9 +169,57 @@ def decode_audio(path: str | Path, sr: int) -> np.ndarray:
     return np.frombuffer(proc.stdout, np.float32).copy()
 
 
+def _band_strengths(y: np.ndarray, sr: int, hop_length: int, bands_hz: dict[str, tuple[float, float]],
+                    ref: float, n_fft: int = 2048) -> dict[str, np.ndarray]:
+    """Onset strength per frame (hop_length samples) of each band of the percussive part, plus "all"."""
+    import librosa
+
+    stft = librosa.stft(y, n_fft=n_fft, hop_length=hop_length)
+    _, perc = librosa.decompose.hpss(stft)
+    # Log compression against the whole signal's level (not each band's): a band that only catches
+    # another instrument's faint leakage stays near zero instead of being amplified.
+    comp = np.log1p(1000.0 * np.abs(perc) / ref)
+    freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
+    out = {"all": librosa.onset.onset_strength(S=comp, sr=sr, hop_length=hop_length)}
+    for part, (lo, hi) in bands_hz.items():
+        rows = (freqs >= lo) & (freqs < hi)
+        out[part] = (librosa.onset.onset_strength(S=comp[rows], sr=sr, hop_length=hop_length) if rows.any()
+                     else np.zeros_like(out["all"]))
+    return out
+
+
+def onset_strengths(y: np.ndarray, sr: int, *, hop_length: int = 256,
+                    bands_hz: dict[str, tuple[float, float]] = AUDIO_BANDS_HZ,
+                    block_s: float = 30.0, margin_s: float = 2.0) -> dict[str, np.ndarray]:
+    """Per-band onset strength envelopes (one value per hop_length samples) of a mono signal.
+
+    The STFT and HPSS run on blocks of `block_s` seconds (plus `margin_s` either side, dropped
+    afterwards), so memory stays bounded for long songs; only the small envelopes are whole.
+    """
+    n_fft = 2048
+    ref = float(np.max(np.abs(y))) * n_fft / 4 + 1e-9  # about the STFT peak of a full-scale tone
+    total_frames = 1 + len(y) // hop_length
+    core = max(1, int(block_s * sr) // hop_length) * hop_length
+    margin = max(1, int(margin_s * sr) // hop_length) * hop_length
+    names = ["all", *bands_hz]
+    env = {k: np.zeros(total_frames, np.float32) for k in names}
+    for start in range(0, len(y), core):
+        lo = max(0, start - margin)
+        hi = min(len(y), start + core + margin)
+        block = _band_strengths(y[lo:hi], sr, hop_length, bands_hz, ref, n_fft)
+        f0, f1 = start // hop_length, min(total_frames, (start + core) // hop_length)
+        if start + core >= len(y):
+            f1 = total_frames
+        for k in names:
+            part = block[k][f0 - lo // hop_length:f1 - lo // hop_length]
+            env[k][f0:f0 + len(part)] = part
+    return env
+
+
 def onsets_from_signal(y: np.ndarray, sr: int, *, hop_length: int = 256,
                        bands_hz: dict[str, tuple[float, float]] = AUDIO_BANDS_HZ,
-                       delta: float = 0.07, min_strength: float = 0.15) -> dict[str, np.ndarray]:
+                       delta: float = 0.07, min_strength: float = 0.15,
+                       strengths: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Per-band onsets of the percussive part (librosa HPSS) of a mono signal.
 
     Returns part -> (n, 2) [time_s, velocity 0..1]; velocity is the band's onset strength at the
@@ -180,21 +228,11 @@ def onsets_from_signal(y: np.ndarray, sr: int, *, hop_length: int = 256,
     """
     import librosa
 
-    n_fft = 2048
-    stft = librosa.stft(y, n_fft=n_fft, hop_length=hop_length)
-    _, perc = librosa.decompose.hpss(stft)
-    mag = np.abs(perc)
-    freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
+    if strengths is None:
+        strengths = onset_strengths(y, sr, hop_length=hop_length, bands_hz=bands_hz)
     out: dict[str, np.ndarray] = {}
-    for part, (lo, hi) in bands_hz.items():
-        rows = (freqs >= lo) & (freqs < hi)
-        if not rows.any():
-            out[part] = _empty_onsets()
-            continue
-        # Log compression relative to the whole signal's peak (not the band's): a band that only
-        # catches another instrument's faint leakage stays near zero instead of being amplified.
-        comp = np.log1p(1000.0 * mag[rows] / (np.max(mag) + 1e-12))
-        strength = librosa.onset.onset_strength(S=comp, sr=sr, hop_length=hop_length)
+    for part in bands_hz:
+        strength = strengths[part]
         if strength.max() <= 1e-6:
             out[part] = _empty_onsets()
             continue
@@ -224,15 +262,16 @@ def timeline_from_audio(path: str | Path, *, sr: int = 22050, hop_length: int = 
     duration = len(y) / sr
     if duration <= 0:
         raise BreakganError(f"{path}: audio is empty")
-    found = onsets_from_signal(y, sr, hop_length=hop_length, bands_hz=bands_hz)
+    strengths = onset_strengths(y, sr, hop_length=hop_length, bands_hz=bands_hz)
+    found = onsets_from_signal(y, sr, hop_length=hop_length, bands_hz=bands_hz, strengths=strengths)
     if not any(len(a) for a in found.values()):
         raise BreakganError(f"{path}: no onsets found in the audio (is it silent or without percussion?)")
     parts = {p: found.get(p, _empty_onsets()) for p in PARTS}
     tempo = None
     try:
-        bpm, _ = librosa.beat.beat_track(y=y, sr=sr, hop_length=512)
+        bpm = librosa.feature.tempo(onset_envelope=strengths["all"], sr=sr, hop_length=hop_length)
         bpm = float(np.atleast_1d(bpm)[0])
-        tempo = bpm if bpm > 0 else None
+        tempo = round(bpm, 2) if bpm > 0 else None
     except Exception:  # noqa: BLE001 - tempo is informative only
         tempo = None
     return Timeline(parts, duration, tempo, 4, path, {"audio": str(path)})

@@ -135,3 +135,14 @@ def test_timeline_is_frozen():
     tl = Timeline({p: np.zeros((0, 2)) for p in PARTS}, 1.0)
     with pytest.raises(AttributeError):
         tl.duration = 2.0
+
+
+def test_audio_analysis_in_blocks_matches_whole_signal(tmp_path):
+    from breakgan.timeline import decode_audio, onset_strengths
+
+    drum_audio(tmp_path / "song.wav", seconds=6.0)
+    y = decode_audio(tmp_path / "song.wav", 22050)
+    whole = onset_strengths(y, 22050, block_s=60.0)
+    blocks = onset_strengths(y, 22050, block_s=2.0, margin_s=1.0)  # bounded memory for long songs
+    for band in whole:
+        np.testing.assert_allclose(blocks[band], whole[band], atol=1e-4)
