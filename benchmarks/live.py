@@ -62,7 +62,7 @@ def receiver(conn) -> None:
             break
         if data.startswith(b"#bundle\x00"):
             ntp = struct.unpack(">Q", data[8:16])[0]
-            rows.append((kernel, read, ntp / 2**32 - NTP_DELTA, b"/onset\x00" in data))
+            rows.append((kernel, read, ntp / 2**32 - NTP_DELTA, b"/hits\x00" in data))  # a hit, not a reset
     conn.send(np.array(rows, dtype=np.float64))
 
 
