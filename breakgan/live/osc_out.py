@@ -118,8 +118,8 @@ class OscSender:
     """UDP sender of ready-made datagrams (one socket, reused)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 7000):
-        self.target = (host, int(port))
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # Resolve the name once: a lookup per send would cost more than the send.
+        family, _, _, _, self.target = socket.getaddrinfo(host, int(port), type=socket.SOCK_DGRAM)[0]
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
         self.errors = 0
 
