@@ -98,3 +98,11 @@ def test_size_and_preview():
             parse_size(bad)
     assert preview_settings((1280, 720), 30) == ((320, 180), 15)
     assert preview_settings((200, 100), 12) == ((200, 100), 12)
+
+
+def test_random_keys_match_live_convention():
+    from breakgan.parts import PARTS
+    from breakgan.trajectory import keyframes
+
+    keys = part_keys(("snare",), 6, 4, random_seed=10)
+    np.testing.assert_array_equal(keys["snare"], keyframes(6, 4, 10 + PARTS.index("snare")))

@@ -121,5 +121,6 @@ def part_keys(parts, latent_size: int, count: int = 8, *, seeds: dict[str, list[
         elif isinstance(favourites, np.ndarray):
             out[part] = np.roll(favourites, -n, axis=0)
         else:
-            out[part] = keyframes(latent_size, count, int(random_seed) * len(PARTS) + PARTS.index(part))
+            # part i of PARTS uses seed + i: the same keyframes `breakgan live --seed` gives that part
+            out[part] = keyframes(latent_size, count, int(random_seed) + PARTS.index(part))
     return out
