@@ -31,7 +31,8 @@ def render(
     fps: float = typer.Option(30.0, "--fps", help="Output frames per second."),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Keyframe seeds per part, e.g. kick=3,snare=7:8:9 "
                                         "(one seed S = cycle S..S+keys-1; same latents as `breakgan sample --seeds`)."),
-    random_seed: int = typer.Option(0, "--random-seed", help="Seed of the random keyframes of parts without --seeds."),
+    random_seed: int = typer.Option(0, "--random-seed", help="Seed of the random keyframes of parts without --seeds "
+                                     "(part i in kick,snare,... uses N+i, as `breakgan live --seed N`) and of pulse/drift."),
     favourites: Optional[Path] = typer.Option(None, "--favourites", help="Keyframes file: seeds (text or JSON list, "
                                               "or JSON {part: [seeds]}) or latents (.npy, K x latent_size)."),
     keys: int = typer.Option(8, "--keys", min=1, help="Keyframes per part for random or single-seed cycles."),
