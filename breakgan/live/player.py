@@ -31,6 +31,7 @@ from breakgan.trajectory import Motion, keyframes, latent_path, part_motion, pha
 # A control tick this close to an event (s) goes out in the event's bundle, at the event's time: one
 # bundle instead of two back to back (the second would be built late).
 MERGE_S = 0.001
+SKIP_AFTER_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -394,8 +395,9 @@ class Player:
         t_event = self.clock.time_at_beat(self._end if at_end else group.position)
         t_ctrl = self._t0 + self._k / self.opt.rate
         now = self.clock.now()
-        if t_ctrl < now - 0.5 / self.opt.rate:
-            # Fell behind (machine stalled): skip the control ticks that are already past.
+        if t_ctrl < now - SKIP_AFTER_S:
+            # Fell far behind (machine stalled): skip the control ticks that are long past; a tick
+            # only a little late still goes out (its values are right for its timetag).
             self._k = max(self._k, math.ceil((now - self._t0) * self.opt.rate))
             t_ctrl = self._t0 + self._k / self.opt.rate
         if at_end and t_event <= t_ctrl + MERGE_S:
