@@ -399,3 +399,27 @@ def test_regenerate_without_a_generator_is_logged_not_fatal():
     ctl.put(Control("regenerate"))
     player._drain()
     assert player._swap is None and player.state.playing
+
+
+def test_ctrl_c_sends_zeroed_onsets_and_envelopes():
+    vt = VirtualTime()
+    calls = {"n": 0}
+
+    def sleep(d):
+        calls["n"] += 1
+        if calls["n"] == 50:
+            raise KeyboardInterrupt  # Ctrl-C lands while the scheduler sleeps
+        vt.sleep(d)
+
+    clock = InternalClock(120, now=vt.now, origin=vt.t)
+    sent = []
+    player = Player(timeline_from_onsets(onsets_data()), clock, sent.append, LiveOptions(latent_dims=0),
+                    sleep=sleep, log=lambda m: None)
+    with pytest.raises(KeyboardInterrupt):
+        player.run()
+    assert len(sent) > 40
+    last = OscBundle(sent[-1][0])
+    values = {last.content(i).address: last.content(i).params for i in range(last.num_contents)}
+    assert last.timestamp == 0  # immediately
+    assert all(values[f"/breakgan/{p}/env"] == [0.0] and values[f"/breakgan/{p}/onset"] == [0.0] for p in PARTS)
+    assert values["/breakgan/playing"] == [0]
