@@ -174,3 +174,25 @@ def test_cli_names_a_missing_drums_folder(tmp_path):
     result = CliRunner().invoke(app, ["live", "--drums", str(tmp_path / "nope")])
     assert result.exit_code != 0
     assert "nope" in str(result.exception) or "nope" in result.output
+
+
+def test_cli_takes_the_latent_size_from_a_generator(receiver, tmp_path):
+    import torch
+
+    from breakgan.gan.checkpoint import prefixed, write_checkpoint
+    from breakgan.gan.networks import Generator, NetConfig
+
+    torch.manual_seed(0)
+    cfg = NetConfig(resolution=8, latent_size=24, fmap_base=32, fmap_max=16)
+    run = tmp_path / "run"
+    write_checkpoint(run, 1000, prefixed(Generator(cfg).state_dict(), "G_ema."),
+                     {"net": cfg.to_dict(), "level": cfg.levels - 1, "alpha": 1.0, "kimg": 1.0, "labels": []})
+    cand = tmp_path / "drums" / "cand-01"
+    cand.mkdir(parents=True)
+    (cand / "onsets.json").write_text(json.dumps(onsets_data(bars=1)))
+    result = CliRunner().invoke(app, ["live", "--drums", str(cand), "--port", str(receiver.port), "--bars", "1",
+                                      "--tempo", "480", "--parts", "kick", "--latent-dims", "0",
+                                      "--latent-vector", "--generator", str(run)])
+    assert result.exit_code == 0, result.output
+    latents = [p for _, a, p in settle(receiver) if a == "/breakgan/kick/latent"]
+    assert latents and all(len(p) == 24 for p in latents)
