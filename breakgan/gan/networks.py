@@ -82,6 +82,10 @@ class EqualizedConv2d(nn.Module):
         self.padding = kernel // 2
 
     def forward(self, x):
+        # conv(x, w * s) == conv(x * s, w): scale whichever tensor is smaller (weights at low
+        # resolution, small activations otherwise); equal up to float rounding.
+        if x.numel() < self.weight.numel():
+            return F.conv2d(x * self.scale, self.weight, self.bias, padding=self.padding)
         return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
 
 

@@ -269,7 +269,7 @@ class Trainer:
             self.G.to(memory_format=torch.channels_last)
             self.D.to(memory_format=torch.channels_last)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        extra = {"fused": True} if self.device.type == "cuda" else {}
+        extra = {"fused": True}  # one vectorised kernel per step, on CUDA and CPU alike
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=self.opts.lr, betas=(0.0, 0.99), eps=1e-8, **extra)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=self.opts.lr, betas=(0.0, 0.99), eps=1e-8, **extra)
         fp16 = self.amp is torch.float16
@@ -349,8 +349,9 @@ class Trainer:
         phase = Phase(level, res, 0.5 if level else 1.0, b, self.opts.lr)
         reals = torch.randint(0, 255, (b, 3, res, res), dtype=torch.uint8, device=self.device)
         gen = step_generator(0, 0, 0, self.device)
-        self._d_loss(reals, None, phase, gen, p=0.0)[0].backward()
-        self._g_loss(None, phase, gen, b, p=0.0).backward()
+        fakes = self._fakes_for_step(None, phase, gen, b)
+        self._d_loss(reals, None, phase, gen, 0.0, fakes.detach())[0].backward()
+        self._g_loss(fakes, None, phase, gen, 0.0).backward()
 
     # ---- checkpoints -------------------------------------------------------------------------------
     def _state_tensors(self) -> tuple[dict, dict]:
@@ -444,12 +445,13 @@ class Trainer:
             grad = grad / scaler.get_scale()
         return grad.float()
 
-    def _d_loss(self, images, labels, phase: Phase, gen, p: float):
+    def _fakes_for_step(self, labels, phase: Phase, gen, b: int) -> torch.Tensor:
+        with self._autocast():
+            return self.G(self._latents(b, gen), labels, phase.level, phase.alpha)
+
+    def _d_loss(self, images, labels, phase: Phase, gen, p: float, fakes: torch.Tensor):
         level, alpha, b = phase.level, phase.alpha, len(images)
         with self._autocast():
-            z = self._latents(b, gen)
-            with torch.no_grad():
-                fakes = self.G(z, labels, level, alpha)
             reals = self._reals(images, phase, gen)
             ra, fa = augment(reals, p, gen), augment(fakes, p, gen)
             both_labels = torch.cat([labels, labels]) if labels is not None else None
@@ -471,9 +473,8 @@ class Trainer:
                 loss = loss + 0.5 * self.opts.r1_gamma * penalty
         return loss, s_real.detach(), penalty.detach()
 
-    def _g_loss(self, labels, phase: Phase, gen, b: int, p: float):
+    def _g_loss(self, fakes, labels, phase: Phase, gen, p: float):
         with self._autocast():
-            fakes = self.G(self._latents(b, gen), labels, phase.level, phase.alpha)
             scores = self.D(augment(fakes, p, gen), labels, phase.level, phase.alpha).float()
             return -scores.mean() if self.opts.loss == "wgan-gp" else F.softplus(-scores).mean()
 
@@ -489,9 +490,13 @@ class Trainer:
                 group["lr"] = phase.lr
         p = self.aug.p
 
-        # Discriminator step (G frozen: its fakes come from a no-grad pass).
+        # One generator pass serves both steps: G's weights do not change during the D step, so the
+        # G step reuses these fakes (same latents for D and G, as pro-gan-pth does) and its graph.
+        fakes = self._fakes_for_step(labels, phase, gen, b)
+
+        # Discriminator step.
         self.D.requires_grad_(True)
-        loss_d, s_real, penalty = self._d_loss(images, labels, phase, gen, p)
+        loss_d, s_real, penalty = self._d_loss(images, labels, phase, gen, p, fakes.detach())
         self.opt_D.zero_grad(set_to_none=True)
         self.scaler_D.scale(loss_d).backward()
         ddp.average_gradients(self.D, self.env)
@@ -500,7 +505,7 @@ class Trainer:
 
         # Generator step (D frozen: no weight gradients wasted on it).
         self.D.requires_grad_(False)
-        loss_g = self._g_loss(labels, phase, gen, b, p)
+        loss_g = self._g_loss(fakes, labels, phase, gen, p)
         self.opt_G.zero_grad(set_to_none=True)
         self.scaler_G.scale(loss_g).backward()
         ddp.average_gradients(self.G, self.env)

@@ -1,0 +1,141 @@
+"""Training speed on CPU: breakgan's PGGAN step vs PyPI `pro-gan-pth` 3.4, same architecture and batch.
+
+Both run the paper's networks at the same depth, widths (512 channels up to 32 px; pro-gan-pth fixes
+them), latent size 512 and batch 16, with WGAN-GP + drift, Adam (0, 0.99) and a generator EMA, in the
+stable phase at the final resolution. For pro-gan-pth we time its own `optimize_discriminator` +
+`optimize_generator` + `update_average`; for breakgan one `Trainer.train_step` (which also reads the
+batch from the memory-mapped packed arrays). The two alternate, so load from other processes hits both.
+
+Setup: `pip install pro-gan-pth==3.4 --no-deps` (or `pip install -e .[bench]`). Two shims are applied here
+only: pro-gan-pth's transposed conv calls `_ConvTransposeNd._output_padding` without the newer
+`num_spatial_dims` argument, and it imports torchvision only to save image grids (stubbed).
+
+    python benchmarks/train.py                 # 16 and 32 px
+    python benchmarks/train.py --resolutions 16 --iters 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+
+def import_pro_gan():
+    """pro_gan_pytorch with the two shims (torchvision stub, _output_padding signature)."""
+    if "torchvision" not in sys.modules:
+        tv = types.ModuleType("torchvision")
+        tv.utils = types.ModuleType("torchvision.utils")
+        tv.utils.save_image = lambda *a, **k: None
+        tv.transforms = types.ModuleType("torchvision.transforms")
+        for name in ("Compose", "RandomHorizontalFlip", "Resize", "ToTensor"):
+            setattr(tv.transforms, name, lambda *a, **k: None)
+        sys.modules.update({"torchvision": tv, "torchvision.utils": tv.utils, "torchvision.transforms": tv.transforms})
+    from torch.nn.modules.conv import _ConvTransposeNd
+
+    import pro_gan_pytorch.custom_layers as layers
+    from pro_gan_pytorch.gan import ProGAN
+    from pro_gan_pytorch.losses import WganGP
+    from pro_gan_pytorch.networks import Discriminator, Generator
+
+    def _output_padding(self, input, output_size, stride, padding, kernel_size, num_spatial_dims=2, dilation=None):
+        return _ConvTransposeNd._output_padding(self, input, output_size, stride, padding, kernel_size,
+                                                num_spatial_dims, dilation)
+
+    layers.EqualizedConvTranspose2d._output_padding = _output_padding
+    return ProGAN, WganGP, Generator, Discriminator, layers.update_average
+
+
+def make_pro_gan(res: int, batch: int):
+    import contextlib
+    import io
+    import math
+
+    ProGAN, WganGP, Generator, Discriminator, update_average = import_pro_gan()
+    torch.manual_seed(0)
+    depth = int(math.log2(res))
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints both networks
+        gan = ProGAN(Generator(depth=depth, latent_size=512), Discriminator(depth=depth, latent_size=512))
+    loss = WganGP()
+    g_opt = torch.optim.Adam(gan.gen.parameters(), lr=0.001, betas=(0.0, 0.99), eps=1e-8)
+    d_opt = torch.optim.Adam(gan.dis.parameters(), lr=0.001, betas=(0.0, 0.99), eps=1e-8)
+    reals = torch.rand(batch, 3, res, res) * 2 - 1
+
+    def step():
+        noise = torch.randn(batch, 512)
+        gan.optimize_discriminator(loss, d_opt, noise, reals, depth, 1.0)
+        gan.optimize_generator(loss, g_opt, noise, reals, depth, 1.0)  # one noise for both, as its train()
+        update_average(gan.gen_shadow, gan.gen, beta=0.999)
+
+    return step
+
+
+def make_breakgan(res: int, batch: int, folder: Path):
+    from gan_helpers import make_dataset
+
+    from breakgan.gan.data import BatchLoader
+    from breakgan.gan.training import StopRequest, Trainer, TrainOptions
+
+    ds = make_dataset(folder / f"ds{res}", count=64, size=res)
+    opts = TrainOptions(resolution=res, latent_size=512, fmap_base=8192, fmap_max=512, batch=str(batch),
+                        stable_kimg=0.001, fade_kimg=0.001, augment="off", device="cpu", metric_images=0)
+    trainer = Trainer(ds, folder / f"run{res}", opts)
+    trainer.images_shown = 10**6  # well past the last fade: stable at the final resolution
+    assert trainer.phase().resolution == res and not trainer.phase().fading
+    loader = BatchLoader(trainer.data, seed=0, device=trainer.device)
+    stop = StopRequest()
+
+    def step():
+        trainer.train_step(loader, stop)
+
+    return step
+
+
+def timed(step, iters: int) -> float:
+    t = time.perf_counter()
+    for _ in range(iters):
+        step()
+    return time.perf_counter() - t
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--resolutions", type=int, nargs="+", default=[16, 32])
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--iters", type=int, default=6, help="timed steps per round")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (the best round counts)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, latent 512, "
+          f"widths 512, WGAN-GP + EMA")
+    ratios = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for res in args.resolutions:
+            ours, theirs = make_breakgan(res, args.batch, Path(tmp)), make_pro_gan(res, args.batch)
+            ours(), theirs()  # warm up
+            best_ours = best_theirs = float("inf")
+            for _ in range(args.rounds):
+                best_theirs = min(best_theirs, timed(theirs, args.iters))
+                best_ours = min(best_ours, timed(ours, args.iters))
+            ips_ours = args.iters * args.batch / best_ours
+            ips_theirs = args.iters * args.batch / best_theirs
+            ratio = ips_ours / ips_theirs
+            ratios.append(ratio)
+            print(f"{res:>4} px  breakgan {ips_ours:7.2f} img/s   pro-gan-pth 3.4 {ips_theirs:7.2f} img/s   "
+                  f"ratio {ratio:.2f}x")
+    print(f"ratio (geometric mean): {float(np.exp(np.mean(np.log(ratios)))):.2f}x  (target >= 1.3)")
+
+
+if __name__ == "__main__":
+    main()
