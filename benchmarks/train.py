@@ -6,7 +6,8 @@ stable phase at the final resolution. For pro-gan-pth we time its own `optimize_
 `optimize_generator` + `update_average`; for breakgan one `Trainer.train_step` (which also reads the
 batch from the memory-mapped packed arrays). The two alternate, so load from other processes hits both.
 
-Setup: `pip install pro-gan-pth==3.4 --no-deps` (or `pip install -e .[bench]`). Two shims are applied here
+Setup: `pip install pro-gan-pth==3.4 --no-deps` (the `bench` extra names it, but its pins - torch 1.10 -
+cannot be resolved, hence --no-deps). Two shims are applied here
 only: pro-gan-pth's transposed conv calls `_ConvTransposeNd._output_padding` without the newer
 `num_spatial_dims` argument, and it imports torchvision only to save image grids (stubbed).
 
@@ -42,7 +43,10 @@ def import_pro_gan():
         sys.modules.update({"torchvision": tv, "torchvision.utils": tv.utils, "torchvision.transforms": tv.transforms})
     from torch.nn.modules.conv import _ConvTransposeNd
 
-    import pro_gan_pytorch.custom_layers as layers
+    try:
+        import pro_gan_pytorch.custom_layers as layers
+    except ImportError:
+        raise SystemExit("baseline missing: pip install pro-gan-pth==3.4 --no-deps") from None
     from pro_gan_pytorch.gan import ProGAN
     from pro_gan_pytorch.losses import WganGP
     from pro_gan_pytorch.networks import Discriminator, Generator
