@@ -174,7 +174,18 @@ Executor = Callable[[Step], int]
 
 def run_subprocess(step: Step) -> int:
     """Run one stage as `python -m breakgan.cli ARGV` (or `python SCRIPT ARGV`); its output goes to ours."""
-    return subprocess.run([*program(step.stage), *step.argv]).returncode
+    proc = subprocess.Popen([*program(step.stage), *step.argv])
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        # Ctrl-C reached the stage too: let it finish cleanly (train saves a checkpoint first);
+        # subprocess.run would kill it after 0.25 s. A second Ctrl-C kills it.
+        try:
+            proc.wait()
+        except KeyboardInterrupt:
+            proc.kill()
+            proc.wait()
+        raise
 
 
 def execute(recipe: Recipe, steps: list[Step], executor: Executor = run_subprocess) -> list[Step]:
