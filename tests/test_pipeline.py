@@ -314,3 +314,27 @@ def test_replace_out_moves_the_previous_output_aside(chain, tmp_path):
     assert fake.ran == ["a", "b", "c", "c"]
     assert (tmp_path / "out/c.previous/mine.txt").read_text() == "old"
     assert not (tmp_path / "out/c/mine.txt").exists()
+
+
+def test_ctrl_c_lets_the_running_stage_finish_cleanly(tmp_path):
+    """Ctrl-C reaches the stage too; the runner waits while it saves (train writes a checkpoint)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    (tmp_path / "slow.py").write_text(
+        "import sys, time, pathlib\nout = pathlib.Path(sys.argv[sys.argv.index('--out') + 1])\n"
+        "out.parent.mkdir(exist_ok=True)\n(out.parent / 'started').write_text('')\n"
+        "try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n"
+        "    time.sleep(1.0)\n    out.write_text('saved')\n    sys.exit(130)\n")
+    p = recipe(tmp_path, '[[stages]]\nname = "slow"\ncommand = "script"\nscript = "slow.py"\nout = "o/result.txt"\n')
+    proc = subprocess.Popen([sys.executable, "-m", "breakgan.cli", "run", str(p)], cwd=tmp_path,
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "o" / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    assert proc.wait(timeout=30) != 0
+    assert (tmp_path / "o" / "result.txt").read_text() == "saved"
