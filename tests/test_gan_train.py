@@ -124,6 +124,7 @@ def test_tiny_run_grows_through_two_transitions_and_loads(dataset, tmp_path):
     assert list(run.glob("events.out.tfevents.*"))
     record = json.loads((run / "breakgan.json").read_text())
     assert record["stage"] == "train" and record["status"] == "done" and record["resolution"] == 16
+    assert record["swd"]["16"] >= 0 and record["swd"]["kimg"] > 0  # the metric ran at a 16 px snapshot
     assert json.loads((run / "options.json").read_text())["latent_size"] == 16
     ckpts = sorted((run / "checkpoints").glob("ckpt-*.safetensors"))
     assert 1 <= len(ckpts) <= FAST.get("keep", 3) + 1

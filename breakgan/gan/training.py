@@ -451,6 +451,7 @@ class Trainer:
 
     def _d_loss(self, images, labels, phase: Phase, gen, p: float, fakes: torch.Tensor):
         level, alpha, b = phase.level, phase.alpha, len(images)
+        fakes = fakes.float()  # reduced-precision G output; D's inputs (and the GP mix) stay float32
         with self._autocast():
             reals = self._reals(images, phase, gen)
             ra, fa = augment(reals, p, gen), augment(fakes, p, gen)
@@ -556,8 +557,10 @@ class Trainer:
             result = self._metric(phase)
             if result and writer is not None:
                 writer.add_scalar("metrics/swd_mean", result["mean"], self.step)
+        if result:
+            self.last_metric = {"kimg": kimg, **{str(k): v for k, v in result.items()}}
         path = self.save()
-        self._update_record("running", metric=result)
+        self._update_record("running")
         return {"checkpoint": path, "swd": result}
 
     def _metric(self, phase: Phase) -> dict:
@@ -569,7 +572,7 @@ class Trainer:
         idx = np.sort(np.random.default_rng([self.opts.seed, 7]).choice(self.data.count, n, replace=False))
         reals = np.asarray(self.data.array(phase.resolution)[idx])
         fakes = self._fakes(n, phase.level, 1.0, seed=self.opts.seed + 2_000_003)
-        return swd(reals, fakes, seed=self.opts.seed)
+        return swd(reals, fakes, seed=self.opts.seed, device=self.device)
 
     def _update_record(self, status: str, **extra) -> None:
         if not self.env.main:
@@ -578,7 +581,8 @@ class Trainer:
         record = make_record("train", self.opts.to_dict(), {"dataset": self.dataset_dir / "breakgan.json"},
                              status=status, kimg=self.images_shown / 1000, step=self.step,
                              resolution=self.phase().resolution, latest=str(latest.name) if latest else None,
-                             net=self.config.to_dict(), labels=self.data.labels, world=self.env.world, **extra)
+                             net=self.config.to_dict(), labels=self.data.labels, world=self.env.world,
+                             swd=getattr(self, "last_metric", None), **extra)
         write_record(self.run_dir, record)
 
     # ---- the loop ----------------------------------------------------------------------------------
