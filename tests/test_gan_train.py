@@ -326,3 +326,24 @@ def test_torchrun_two_cpu_processes_hold_identical_weights(dataset, tmp_path):
     assert meta["world"] == 2 and meta["images_shown"] == 80 and meta["step"] == 10  # 8 per step, 4 per rank
     G, info = load_generator(run)
     assert info["resolution"] == 8
+
+
+# ---- end to end -----------------------------------------------------------------------------------
+
+def test_ingest_then_train_from_the_command_line(make_clip, tmp_path):
+    from breakgan.cli import main
+
+    clip = make_clip("moves.mp4", "testsrc2=size=160x120:rate=25", 2.0)
+    ds, run = tmp_path / "ds", tmp_path / "run"
+    with pytest.raises(SystemExit) as done:
+        main(["ingest", str(clip), "--out", str(ds), "--size", "16", "--fps", "10", "--dup-distance", "-1",
+              "--min-sharpness", "0", "--still-motion", "0"])
+    assert done.value.code in (0, None)
+    with pytest.raises(SystemExit) as done:
+        main(["train", str(ds), "--out", str(run), "--device", "cpu", "--latent-size", "16", "--fmap-base", "64",
+              "--fmap-max", "32", "--fmap-min", "8", "--stable-kimg", "0.016", "--fade-kimg", "0.016",
+              "--kimg", "0.08", "--batch", "8", "--snapshot-kimg", "1", "--metric-images", "8", "--grid", "4"])
+    assert done.value.code in (0, None)
+    G, info = load_generator(run)
+    assert info["resolution"] == 16 and info["labels"] == ["moves"]
+    assert G(torch.randn(2, 16)).shape == (2, 3, 16, 16)
