@@ -27,8 +27,8 @@ def train(
                               "CUDA), one number, or 'RES:N,...' overriding the paper's table."),
     lr: float = typer.Option(0.001, help="Adam learning rate (betas 0, 0.99)."),
     latent_size: int = typer.Option(512, help="Length of the latent vector z."),
-    fmap_base: int = typer.Option(8192, help="Channels at level k are fmap_base >> (k+1), clipped to "
-                                  "[fmap-min, fmap-max]."),
+    fmap_base: int = typer.Option(8192, help="Channels at level k (4*2^k px) are fmap_base >> (k+1), kept "
+                                  "between --fmap-min and --fmap-max."),
     fmap_max: int = typer.Option(512, help="Most channels in any layer (paper: 512)."),
     fmap_min: int = typer.Option(1, help="Fewest channels in any layer."),
     loss: str = typer.Option("wgan-gp", help="'wgan-gp' (gradient penalty + drift, the paper's) or 'logistic' "
