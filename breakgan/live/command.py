@@ -58,6 +58,13 @@ def live(
                                     help="Address to listen on (0.0.0.0 opens it to the network)."),
     spin_ms: float = typer.Option(2.0, "--spin-ms", min=0.0, max=20.0,
                                   help="Busy-wait this long before each deadline (timing accuracy vs CPU)."),
+    preview_port: Optional[int] = typer.Option(None, "--preview-port", min=0, max=65535,
+                                               help="With --generator: render each part's frames in a "
+                                                    "separate process and serve them as MJPEG on "
+                                                    "http://127.0.0.1:PORT/ (open it in a browser)."),
+    preview_fps: float = typer.Option(25.0, "--preview-fps", min=1.0, max=120.0,
+                                      help="Preview frames per second (fewer if the generator is slower)."),
+    preview_device: str = typer.Option("auto", "--preview-device", help="auto, cpu, cuda or cuda:N."),
     realtime: bool = typer.Option(False, "--realtime",
                                   help="Ask for real-time scheduling (Linux SCHED_FIFO; needs root or "
                                        "rtprio) so a busy machine does not delay the sends."),
@@ -74,7 +81,16 @@ def live(
 
     timeline = timeline_from_drums(drums, candidate)
     bpm = check_tempo(tempo if tempo is not None else (timeline.tempo or 120.0), "--tempo")
-    if generator is not None:
+    preview = None
+    if preview_port is not None:
+        if generator is None:
+            raise BreakganError("--preview-port needs --generator (the GAN whose frames to show)")
+        from breakgan.live.preview import Preview
+
+        preview = Preview(generator, port=preview_port, device=preview_device, fps=preview_fps)
+        latent_size = preview.latent_size
+        info(f"live: preview of each part's frames at {preview.url}")
+    elif generator is not None:
         from breakgan.gan import load_generator
 
         _, ginfo = load_generator(generator)
@@ -92,8 +108,8 @@ def live(
         clock.close()
         raise BreakganError(f"cannot send OSC to {host}:{port}: {e}") from e
     listener = ControlListener(listen, listen_host).start() if listen is not None else None
-    player = Player(timeline, clock, sender.send, options,
-                    controls=listener.controls if listener else None, regenerator=Regenerator.default(drums_model))
+    player = Player(timeline, clock, sender.send, options, controls=listener.controls if listener else None,
+                    regenerator=Regenerator.default(drums_model), preview=preview)
     if threading.current_thread() is threading.main_thread():
         # `kill` ends it as cleanly as Ctrl-C does (zeroed values sent).
         signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -114,6 +130,8 @@ def live(
     finally:
         if listener:
             listener.close()
+        if preview:
+            preview.close()
         sender.close()
         clock.close()
     late = stats["onset_lateness"]

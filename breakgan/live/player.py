@@ -157,8 +157,9 @@ class Player:
     def __init__(self, timeline: Timeline, clock: Clock, send: Callable[[list[bytes]], None],
                  options: LiveOptions = LiveOptions(), *, controls: queue.Queue | None = None,
                  regenerator: Regenerator | None = None, sleep: Callable[[float], None] = time.sleep,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, preview=None):
         self.opt = options
+        self.preview = preview  # optional live.preview.Preview: gets every part's latent at its own rate
         self.clock = clock
         self.send = send
         self.sleep = sleep
@@ -219,16 +220,22 @@ class Player:
                 m(osc_out.address("phase"), (position % bpb) / bpb),
                 m(osc_out.address("looptime"), looptime),
                 m(osc_out.address("playing"), 1)]
+        t_now = self.clock.now()
+        frame = self.preview is not None and self.preview.due(t_now)
+        zs = []
         for part in opt.parts:
             on = self._loop_onsets(part, loop)
             env = envelope(on, song_t, attack_s, release_s)[0] if self.state.audible(part) else 0.0
             msgs.append(m(self._addr[part]["env"], float(env)))
-            if opt.latent_dims or opt.latent_vector:
+            if opt.latent_dims or opt.latent_vector or frame:
                 z = latent_path(on, self.keys[part], song_t, self.motions[part])[0]
+                zs.append(z)
                 if opt.latent_vector:
                     msgs.append(osc_out.osc_floats(self._addr[part]["latent"], z))
                 for i, v in enumerate(z[:opt.latent_dims].tolist()):
                     msgs.append(m(self._addr[part][f"z{i}"], v))
+        if frame and zs:
+            self.preview.show(list(opt.parts), np.stack(zs), t_now)
         return msgs
 
     def _event_messages(self, group: EventGroup) -> list[bytes]:
