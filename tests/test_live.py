@@ -200,6 +200,24 @@ def test_live_latent_equals_render_path_and_continues_over_the_loop():
     assert np.abs(z(after) - keyframes(16, 5, opts.seed)[0][:4]).max() > 1e-2
 
 
+def test_looped_latent_equals_the_path_of_the_unrolled_pattern():
+    """Loop 4 of the live loop gives the same latent as the trajectory over 5 copies of the pattern."""
+    tl = timeline_from_onsets(onsets_data(bars=1))
+    vt = VirtualTime()
+    clock = InternalClock(120, now=vt.now, origin=vt.t)
+    opts = LiveOptions(latent_dims=6, latent_size=12, keys=5, parts=("hihat_closed",))
+    player = Player(tl, clock, lambda d: None, opts, sleep=vt.sleep, log=lambda m: None)
+    player._start()
+    origin = player._segment.origin
+    on = tl.onsets("hihat_closed")
+    unrolled = np.concatenate([on + [[k * tl.duration, 0.0]] for k in range(5)])
+    keys = keyframes(12, 5, opts.seed + PARTS.index("hihat_closed"))
+    for beats in (16.01, 17.3, 19.99):
+        got = _decode(player._control_messages(origin + beats))
+        want = latent_path(unrolled, keys, np.array([beats * 0.5]), part_motion(opts.motion, "hihat_closed"))[0]
+        assert np.allclose([got[f"/breakgan/hihat_closed/z{i}"][0] for i in range(6)], want[:6], atol=1e-4)
+
+
 # ---- OSC in ---------------------------------------------------------------------------------------
 
 def test_control_messages_are_validated():

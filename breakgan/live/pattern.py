@@ -26,7 +26,7 @@ class Pattern:
 
     tempo: bpm the timeline's seconds are written at; length: loop length in beats;
     ev_pos / ev_part / ev_vel: every onset of every part, sorted by position (beats in the loop),
-    part as an index into PARTS, velocity 0..1.
+    part as an index into PARTS, velocity 0..1; velocity_sum: per part, the sum over one loop.
     """
     timeline: Timeline
     tempo: float
@@ -45,18 +45,18 @@ class Pattern:
         length = timeline.duration * bpm / 60.0
         if length < 1e-3:
             raise BreakganError(f"{timeline.source.get('onsets', 'pattern')}: the pattern is empty (0 beats)")
-        pos, part, vel = [], [], []
+        pos, part, vel, vsum = [], [], [], {}
         for i, p in enumerate(PARTS):
             on = timeline.onsets(p)
             keep = on[:, 0] < timeline.duration  # an onset at the loop end belongs to the next loop
             pos.append(on[keep, 0] * bpm / 60.0)
             part.append(np.full(int(keep.sum()), i))
             vel.append(on[keep, 1])
+            vsum[p] = float(on[keep, 1].sum())
         pos, part, vel = np.concatenate(pos), np.concatenate(part), np.concatenate(vel)
         order = np.lexsort((part, pos))  # by position, then canonical part order
         return cls(timeline, float(bpm), int(timeline.beats_per_bar), float(length),
-                   pos[order], part[order].astype(np.int64), vel[order],
-                   {p: float(timeline.onsets(p)[:, 1].sum()) for p in PARTS})
+                   pos[order], part[order].astype(np.int64), vel[order], vsum)
 
     @property
     def duration(self) -> float:
