@@ -440,3 +440,19 @@ def test_ctrl_c_sends_zeroed_onsets_and_envelopes():
     assert last.timestamp == 0  # immediately
     assert all(values[f"/breakgan/{p}/env"] == [0.0] and values[f"/breakgan/{p}/onset"] == [0.0] for p in PARTS)
     assert values["/breakgan/playing"] == [0]
+
+
+def test_stop_with_lookahead_tags_zeros_after_what_was_already_sent():
+    vt = VirtualTime()
+    clock = InternalClock(120, now=vt.now, origin=vt.t)
+    ctl: queue.Queue = queue.Queue()
+    sent = []
+    player = Player(timeline_from_onsets(onsets_data()), clock, sent.append,
+                    LiveOptions(latent_dims=0, lookahead_s=0.25), controls=ctl, sleep=vt.sleep, log=lambda m: None)
+    player._start()
+    for _ in range(30):
+        player.step()
+    ctl.put(Control("stop"))
+    player.step()
+    tags = [OscBundle(d[0]).timestamp for d in sent]
+    assert tags[-1] >= max(tags[:-1]) > clock.now() + clock.unix_offset + 0.2

@@ -184,6 +184,7 @@ class Player:
                       for p in PARTS}
         self._hits = {p: 0 for p in PARTS}  # onsets sent per part: a counter that changes on every hit
         self._to_reset: set[str] = set()  # parts whose onset channel goes back to 0 on the next tick
+        self._last_t: float | None = None  # time (clock s) of the last bundle sent
 
     # ---- values -------------------------------------------------------------------------------
 
@@ -277,7 +278,7 @@ class Player:
         elif c.name == "stop":
             if s.playing:
                 s.playing = False
-                self.send(osc_out.bundle_dgrams(zero_messages(self.opt.parts), None))
+                self.send(self._zero_dgrams())
                 self._link_playing(False)
         elif c.name in ("mute", "solo"):
             target = s.muted if c.name == "mute" else s.solo
@@ -362,11 +363,20 @@ class Player:
         self._prepared = None
         self._cache.clear()
 
+    def _zero_dgrams(self) -> list[bytes]:
+        """The zeroed values, sent now: 'immediately', or with --lookahead timetagged after the last
+        bundle already sent, so a receiver that schedules by timetag applies them last."""
+        if self.opt.lookahead_s <= 0 or self._last_t is None:
+            return osc_out.bundle_dgrams(zero_messages(self.opt.parts), None)
+        t = max(self._last_t, self.clock.now())
+        return osc_out.bundle_dgrams(zero_messages(self.opt.parts), t + self.clock.unix_offset)
+
     def _send_bundle(self, t: float, msgs: list[bytes], has_onsets: bool) -> None:
         dgrams = osc_out.bundle_dgrams(msgs, t + self.clock.unix_offset)
         due = t - self.opt.lookahead_s
         woke = wait_until(due, self.clock.now, self.sleep, self.opt.spin_s)
         self.send(dgrams)
+        self._last_t = t
         late = woke - due
         self.lateness.add(late)
         if has_onsets:
@@ -448,7 +458,7 @@ class Player:
                 pass
         finally:
             if not self._zeroed:
-                self.send(osc_out.bundle_dgrams(zero_messages(self.opt.parts), None))
+                self.send(self._zero_dgrams())
             sys.setswitchinterval(old_switch)
         return {"bundles": self.bundles_sent, "lateness": self.lateness.summary(),
                 "onset_lateness": self.onset_lateness.summary()}
