@@ -199,9 +199,18 @@ class FastDrums:
             return primer[:total_steps].copy()
         gen = torch.Generator().manual_seed(int(seed))
         n_new = total_steps - len(primer)
-        if beam.beam_size == 1 and beam.branch_factor == 1:
-            return self._sample(primer, total_steps, temperature, gen)
-        return self._beam(primer, n_new, temperature, gen, beam)
+        # Steps are tiny matmuls (batch <= beam x branch rows): extra threads only add sync cost, and on
+        # a busy CPU OpenMP's spinning threads make them ~50x slower. One thread, restored afterwards.
+        threads = torch.get_num_threads()
+        if self.device.type == "cpu" and threads != 1:
+            torch.set_num_threads(1)
+        try:
+            if beam.beam_size == 1 and beam.branch_factor == 1:
+                return self._sample(primer, total_steps, temperature, gen)
+            return self._beam(primer, n_new, temperature, gen, beam)
+        finally:
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
 
     def _prime(self, primer: np.ndarray, batch: int) -> tuple[dict, torch.Tensor]:
         """Feed all primer steps; returns the state and the logits for the first new step."""
