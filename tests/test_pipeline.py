@@ -338,3 +338,22 @@ def test_ctrl_c_lets_the_running_stage_finish_cleanly(tmp_path):
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     assert proc.wait(timeout=30) != 0
     assert (tmp_path / "o" / "result.txt").read_text() == "saved"
+
+
+def test_after_orders_and_reruns_without_passing_a_path(chain, tmp_path):
+    text = chain.read_text() + f'''
+[[stages]]
+name = "d"
+command = "make"
+after = ["c"]
+out = "{tmp_path}/out/d"
+'''
+    chain.write_text(text)
+    ran, steps = run(chain)
+    assert ran == ["a", "b", "c", "d"] and steps[3].reason == "after c"
+    assert f"{tmp_path}/out/c" not in steps[3].argv
+    assert run(chain)[0] == []
+    assert run(chain, force=["c"])[0] == ["c", "d"]
+    chain.write_text(text.replace('after = ["c"]', 'after = ["zz"]'))
+    with pytest.raises(BreakganError, match=r"stage \"d\": after: 'zz' is not an earlier stage"):
+        load_recipe(chain, commands=FAKE)

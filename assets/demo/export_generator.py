@@ -19,6 +19,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("generator.safetensors"))
     a = ap.parse_args()
     out = export_generator(a.run, a.out)
+    out.chmod(0o644)  # written through a private temp file; an asset is meant to be readable
     _, info = load_generator(out)  # fails loudly if the export cannot be read back
     print(f"{out}: {info['resolution']} px, latent {info['latent_size']}, {info['kimg']:.1f} kimg, "
           f"{out.stat().st_size / 1e6:.2f} MB")

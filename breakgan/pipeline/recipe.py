@@ -17,6 +17,7 @@
     enabled = true                           # false: skipped unless --set ingest.enabled=true
     replace_out = false                      # true: a rerun first moves the old out to OUT.previous
                                              # (for commands that refuse to overwrite, like train)
+    after = ["other"]                        # run after (and rerun with) these earlier stages, no path passed
 
 Inputs are paths whose content is hashed to decide whether a stage must run again. `@stage` (or
 `@stage/sub/path`) names an earlier stage's output, which also makes the stage depend on it.
@@ -37,7 +38,7 @@ from breakgan.errors import BreakganError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STAGE_KEYS = {"name", "command", "inputs", "options", "out", "out_flag", "record", "enabled", "script",
-              "replace_out"}
+              "replace_out", "after"}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 ARGS = "args"  # the inputs-table role that holds positional arguments
@@ -59,7 +60,8 @@ class Stage:
     out_flag: str | None = "--out"    # "" passes out as the last positional argument, None not at all
     replace_out: bool = False         # a rerun moves the previous out to OUT.previous first
     line: int = 0                     # line of its [[stages]] header in the recipe
-    depends: tuple[str, ...] = ()     # names of earlier stages it references
+    depends: tuple[str, ...] = ()     # names of earlier stages it references (inputs or `after`)
+    after: tuple[str, ...] = ()       # earlier stages it follows without using a path of theirs
 
     @property
     def label(self) -> str:
@@ -133,8 +135,8 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None,
                 commands: dict[str, Any] | None = None) -> Recipe:
     """Read, override (--set), substitute and validate a recipe; errors name the file, line and stage.
 
-    `commands` maps a command name ("ingest", "drums train") to its option names (a set), or None to
-    accept any option; it defaults to the breakgan CLI's own commands.
+    `commands` maps a command name ("ingest", "drums train") to its options (names without dashes:
+    a set or dict), or to None to accept any option; it defaults to the breakgan CLI's own commands.
     """
     path = Path(path)
     try:
@@ -314,6 +316,16 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None,
             return str(Path(up.out) / sub) if sub else up.out
 
         resolved = {role: deref(v, role) for role, v in inputs.items()}
+        after = raw.get("after", [])
+        after = [after] if isinstance(after, str) else after
+        if not isinstance(after, list) or not all(isinstance(a, str) for a in after):
+            raise BreakganError(f"{ctx}: after must be a list of stage names")
+        for a in after:
+            if a not in names:
+                raise BreakganError(f"{ctx}: after: {a!r} is not an earlier stage "
+                                    f"(stages so far: {', '.join(names) or 'none'})")
+            if a not in depends:
+                depends.append(a)
         args = resolved.pop(ARGS, [])
         args = [args] if isinstance(args, str) else args
         for a in args:
@@ -334,7 +346,7 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None,
                                         f"(options: {', '.join('--' + o for o in sorted(allowed) if not o.startswith('no-'))})")
         stage = Stage(name=name, command=cmd, args=tuple(args), inputs=resolved, options=options, out=out,
                       record=record, enabled=enabled, script=script, out_flag=out_flag, replace_out=replace_out,
-                      line=lines[i] if i < len(lines) else 0, depends=tuple(depends))
+                      line=lines[i] if i < len(lines) else 0, depends=tuple(depends), after=tuple(after))
         names[name] = stage
         stages.append(stage)
     if stage_sets:

@@ -104,6 +104,18 @@ def plan(recipe: Recipe, force: Sequence[str] = (), commands=None) -> list[Step]
         if not stage.enabled:
             step.status, step.reason = "disabled", f"enable with --set {stage.name}.enabled=true"
             continue
+        for name in stage.after:
+            up = outs[name]
+            if not up.enabled:
+                continue  # ordering only: a disabled stage has nothing to wait for
+            rec = record_path(up)
+            if up.name in reruns:
+                step.inputs[f"after {name}"] = PENDING
+            elif rec is None or not rec.is_file():
+                raise BreakganError(f"{recipe.path}:{stage.line}: {stage.label}: runs after {name!r}, "
+                                    "which has no record yet")
+            else:
+                step.inputs[f"after {name}"] = file_hash(rec)
         for label, p in _input_paths(stage).items():
             up = _made_by(p, stage, outs)
             if up is not None:
@@ -199,6 +211,9 @@ def execute(recipe: Recipe, steps: list[Step], executor: Executor = run_subproce
         # An input an earlier stage just made: hash it now.
         if PENDING in step.inputs.values():
             outs = {s.name: s for s in recipe.stages}
+            for name in step.stage.after:
+                if step.inputs.get(f"after {name}") == PENDING:
+                    step.inputs[f"after {name}"] = file_hash(record_path(outs[name]))
             for label, p in _input_paths(step.stage).items():
                 if step.inputs.get(label) == PENDING:
                     up = _made_by(p, step.stage, outs)
