@@ -68,7 +68,8 @@ def print_demo_summary(recipe: Recipe, steps, sets: dict[str, Any]) -> None:
         return s.stage.out if s is not None and s.status != "disabled" else None
 
     video = _video(where("render"))
-    generator = where("train") or recipe.vars.get("generator")
+    render = by.get("render")
+    generator = where("train") or (render.stage.inputs.get("run") if render is not None else None)
     rows = [("dataset", where("ingest")), ("generator", generator), ("drums", where("drums")),
             ("video", video), ("blended", _video(where("blend")))]
     console.print()
