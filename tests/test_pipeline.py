@@ -357,3 +357,21 @@ out = "{tmp_path}/out/d"
     chain.write_text(text.replace('after = ["c"]', 'after = ["zz"]'))
     with pytest.raises(BreakganError, match=r"stage \"d\": after: 'zz' is not an earlier stage"):
         load_recipe(chain, commands=FAKE)
+
+
+def test_demo_dry_run_plans_the_built_in_chain(tmp_path):
+    """`python -m breakgan.cli demo --dry-run`: the shipped assets are found, nothing is written."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "demo"
+    proc = subprocess.run([sys.executable, "-m", "breakgan.cli", "demo", "--out", str(out), "--dry-run",
+                           "--seed", "hiphop"], capture_output=True, text=True, cwd=root, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    for stage in ("ingest", "train", "drums", "render", "blend"):
+        assert stage in proc.stderr
+    assert "hiphop.mid" in proc.stderr and "disabled" in proc.stderr
+    assert not out.exists()
+    bad = subprocess.run([sys.executable, "-m", "breakgan.cli", "demo", "--out", str(out), "--seed", "polka"],
+                         capture_output=True, text=True, cwd=root, timeout=120)
+    assert bad.returncode == 1 and "--seed polka" in bad.stderr and "breakbeat" in bad.stderr

@@ -68,7 +68,7 @@ def demo(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and stop."),
 ):
     """Run the whole chain on built-in assets (or --clips): ingest, generator, drums, render to an MP4."""
-    from breakgan.pipeline.demo import demo_sets, print_demo_summary
+    from breakgan.pipeline.demo_recipe import demo_sets, print_demo_summary
     from breakgan.pipeline.recipe import PROJECT_ROOT, load_recipe, parse_sets
     from breakgan.pipeline.runner import run_pipeline
 

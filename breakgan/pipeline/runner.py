@@ -222,7 +222,7 @@ def execute(recipe: Recipe, steps: list[Step], executor: Executor = run_subproce
         console.rule(f"[bold]{head}[/bold] ({step.reason})", align="left")
         if step.stage.replace_out:
             _move_aside(step.stage)
-        console.print(f"[dim]$ {step.command_line}[/dim]")
+        console.print(f"[dim]$ {step.command_line}[/dim]", soft_wrap=True)
         t0 = time.monotonic()
         code = executor(step)
         step.seconds = time.monotonic() - t0
@@ -265,15 +265,11 @@ def _stamp(step: Step) -> None:
 
 
 def print_plan(steps: list[Step]) -> None:
-    from rich.table import Table
-
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for col in ("#", "stage", "will", "why", "command"):
-        table.add_column(col, overflow="fold")
+    """One line per stage (what will happen and why), then its command, unwrapped so it can be copied."""
     for i, s in enumerate(steps, 1):
         colour = {"run": "green", "skip": "dim", "disabled": "dim"}[s.status]
-        table.add_row(str(i), s.stage.name, f"[{colour}]{s.status}[/{colour}]", s.reason, s.command_line)
-    console.print(table)
+        console.print(f"{i}. [bold]{s.stage.name}[/bold]: [{colour}]{s.status}[/{colour}] ({s.reason})")
+        console.print(f"   [dim]$ {s.command_line}[/dim]", soft_wrap=True)
 
 
 def run_pipeline(recipe: Recipe, *, force: Sequence[str] = (), dry_run: bool = False,

@@ -45,7 +45,7 @@ def first_video(clips: list[Path]) -> Path:
 def demo_sets(*, out: Path, clips: list[Path] | None, seed: str, bars: int, preview: bool,
               kimg: float) -> dict[str, Any]:
     """Recipe overrides for pipelines/demo.toml from the demo's options."""
-    sets: dict[str, Any] = {"out": os.fspath(out), "seed": os.fspath(seed_file(seed)), "bars": bars,
+    sets: dict[str, Any] = {"out": os.fspath(out), "seed": _short(seed_file(seed)), "bars": bars,
                             "preview": preview}
     if clips:
         for c in clips:
