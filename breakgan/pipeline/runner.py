@@ -173,12 +173,31 @@ def _why(step: Step, forced: set[str], reruns: set[str]) -> str | None:
     return None
 
 
+def _flags(argv: list[str]) -> dict[str, list[str]]:
+    """argv -> {"--flag": [values], "": [positionals]} for describing what changed."""
+    out: dict[str, list[str]] = {}
+    key = ""
+    for a in argv:
+        if a.startswith("--"):
+            key = a
+            out.setdefault(key, [])
+        else:
+            out.setdefault(key, []).append(a)
+            key = "" if key and out[key] else key
+    return out
+
+
 def _diff(old: list[str], new: list[str]) -> str:
-    gone = [a for a in old if a not in new]
-    added = [a for a in new if a not in old]
-    parts = ([f"-{' '.join(gone)}"] if gone else []) + ([f"+{' '.join(added)}"] if added else [])
-    text = "; ".join(parts)
-    return f" ({text[:80]})" if text else ""
+    a, b = _flags(old), _flags(new)
+    changes = []
+    for k in list(a) + [k for k in b if k not in a]:
+        if a.get(k) == b.get(k):
+            continue
+        before = " ".join(a.get(k, [])) or ("on" if k in a else "-")
+        after = " ".join(b.get(k, [])) or ("on" if k in b else "-")
+        changes.append(f"{k or 'arguments'} {before} -> {after}")
+    text = "; ".join(changes)
+    return f" ({text[:120]})" if text else ""
 
 
 Executor = Callable[[Step], int]
