@@ -46,8 +46,8 @@ class Step:
 def record_path(stage: Stage) -> Path | None:
     """Where the stage's breakgan.json lives: `record` (folder or .json file), else in `out`.
 
-    A folder `out` holds it; a file `out` (video.mp4) gets one beside it, `video.mp4.breakgan.json`,
-    unless the stage names `record`.
+    Every breakgan command's --out is a folder that holds it. For a script or a positional out, a name
+    with a suffix (clip.mp4) is taken for a file and gets `clip.mp4.breakgan.json` beside it.
     """
     if stage.record:
         p = Path(stage.record)
@@ -55,6 +55,8 @@ def record_path(stage: Stage) -> Path | None:
     if stage.out is None:
         return None
     out = Path(stage.out)
+    if stage.command != ("script",) and stage.out_flag == "--out":
+        return out / RECORD_NAME
     return out.with_name(out.name + "." + RECORD_NAME) if out.suffix else out / RECORD_NAME
 
 
