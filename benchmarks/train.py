@@ -4,7 +4,9 @@ Both run the paper's networks at the same depth, widths (512 channels up to 32 p
 them), latent size 512 and batch 16, with WGAN-GP + drift, Adam (0, 0.99) and a generator EMA, in the
 stable phase at the final resolution. For pro-gan-pth we time its own `optimize_discriminator` +
 `optimize_generator` + `update_average`; for breakgan one `Trainer.train_step` (which also reads the
-batch from the memory-mapped packed arrays). The two alternate, so load from other processes hits both.
+batch from the memory-mapped packed arrays). Single steps alternate; the ratio uses this process's CPU
+time (median per step), which other processes on a shared machine barely disturb; the wall-time ratio
+(median of pairwise ratios) is printed beside it.
 
 Setup: `pip install pro-gan-pth==3.4 --no-deps` (the `bench` extra names it, but its pins - torch 1.10 -
 cannot be resolved, hence --no-deps). Two shims are applied here
@@ -12,7 +14,7 @@ only: pro-gan-pth's transposed conv calls `_ConvTransposeNd._output_padding` wit
 `num_spatial_dims` argument, and it imports torchvision only to save image grids (stubbed).
 
     python benchmarks/train.py                 # 16 and 32 px
-    python benchmarks/train.py --resolutions 16 --iters 5
+    python benchmarks/train.py --resolutions 16 --pairs 10 --bf16
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def make_pro_gan(res: int, batch: int):
     return step
 
 
-def make_breakgan(res: int, batch: int, folder: Path):
+def make_breakgan(res: int, batch: int, folder: Path, amp: str = "off"):
     from gan_helpers import make_dataset
 
     from breakgan.gan.data import BatchLoader
@@ -91,8 +93,8 @@ def make_breakgan(res: int, batch: int, folder: Path):
 
     ds = make_dataset(folder / f"ds{res}", count=64, size=res)
     opts = TrainOptions(resolution=res, latent_size=512, fmap_base=8192, fmap_max=512, batch=str(batch),
-                        stable_kimg=0.001, fade_kimg=0.001, augment="off", device="cpu", metric_images=0)
-    trainer = Trainer(ds, folder / f"run{res}", opts)
+                        stable_kimg=0.001, fade_kimg=0.001, augment="off", device="cpu", metric_images=0, amp=amp)
+    trainer = Trainer(ds, folder / f"run{res}{amp}", opts)
     trainer.images_shown = 10**6  # well past the last fade: stable at the final resolution
     assert trainer.phase().resolution == res and not trainer.phase().fading
     loader = BatchLoader(trainer.data, seed=0, device=trainer.device)
@@ -111,33 +113,51 @@ def timed(step, iters: int) -> float:
     return time.perf_counter() - t
 
 
+def timed_cpu(step) -> tuple[float, float]:
+    """(wall seconds, this process's CPU seconds) of one step; CPU time barely moves with other load."""
+    w, c = time.perf_counter(), time.process_time()
+    step()
+    return time.perf_counter() - w, time.process_time() - c
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--resolutions", type=int, nargs="+", default=[16, 32])
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--iters", type=int, default=6, help="timed steps per round")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (the best round counts)")
+    ap.add_argument("--pairs", type=int, default=6, help="timed (baseline step, breakgan step) pairs per size")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    ap.add_argument("--bf16", action="store_true", help="also time breakgan with --amp bf16 (not in the ratio: "
+                    "the baseline runs float32)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, latent 512, "
-          f"widths 512, WGAN-GP + EMA")
+          f"widths 512, WGAN-GP + EMA, float32; medians over {args.pairs} alternating step pairs")
     ratios = []
     with tempfile.TemporaryDirectory() as tmp:
         for res in args.resolutions:
             ours, theirs = make_breakgan(res, args.batch, Path(tmp)), make_pro_gan(res, args.batch)
             ours(), theirs()  # warm up
-            best_ours = best_theirs = float("inf")
-            for _ in range(args.rounds):
-                best_theirs = min(best_theirs, timed(theirs, args.iters))
-                best_ours = min(best_ours, timed(ours, args.iters))
-            ips_ours = args.iters * args.batch / best_ours
-            ips_theirs = args.iters * args.batch / best_theirs
-            ratio = ips_ours / ips_theirs
+            # Alternate single steps so load from other processes falls on both; pairwise ratios are robust
+            # to that load drifting over the run.
+            t_ours, t_theirs = [], []
+            for _ in range(args.pairs):
+                t_theirs.append(timed_cpu(theirs))
+                t_ours.append(timed_cpu(ours))
+            wall_o, cpu_o = np.array(t_ours).T
+            wall_t, cpu_t = np.array(t_theirs).T
+            ratio = float(np.median(cpu_t) / np.median(cpu_o))
+            wall_ratio = float(np.median(wall_t / wall_o))
+            ips_ours, ips_theirs = args.batch / np.median(wall_o), args.batch / np.median(wall_t)
             ratios.append(ratio)
-            print(f"{res:>4} px  breakgan {ips_ours:7.2f} img/s   pro-gan-pth 3.4 {ips_theirs:7.2f} img/s   "
-                  f"ratio {ratio:.2f}x")
+            print(f"{res:>4} px  breakgan {ips_ours:7.2f} img/s   pro-gan-pth 3.4 {ips_theirs:7.2f} img/s (wall)   "
+                  f"ratio {ratio:.2f}x by CPU time, {wall_ratio:.2f}x by wall time")
+            if args.bf16:
+                bf = make_breakgan(res, args.batch, Path(tmp), amp="bf16")
+                bf()
+                t_bf = float(np.median([timed(bf, 1) for _ in range(max(2, args.pairs // 2))]))
+                print(f"{res:>4} px  breakgan --amp bf16 {args.batch / t_bf:7.2f} img/s "
+                      f"({args.batch / t_bf / ips_theirs:.2f}x the float32 baseline; not in the ratio)")
     print(f"ratio (geometric mean): {float(np.exp(np.mean(np.log(ratios)))):.2f}x  (target >= 1.3)")
 
 

@@ -217,10 +217,11 @@ def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(dataset, tm
     assert info["kimg"] == pytest.approx(0.096)
 
 
-def test_conditional_logistic_mirror_run(dataset, tmp_path):
+def test_conditional_logistic_mirror_bf16_run(dataset, tmp_path):
     run = tmp_path / "run"
+    # also bf16 autocast on CPU (--amp bf16), the path CUDA takes by default
     train(dataset, run, opts(kimg=0.08, conditional=True, loss="logistic", mirror=True, augment="0.5",
-                             snapshot_kimg=1))
+                             snapshot_kimg=1, amp="bf16"))
     G, info = load_generator(run)
     assert info["num_classes"] == 2 and info["labels"] == ["a", "b"]
     z = torch.randn(2, 16)

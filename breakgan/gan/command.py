@@ -51,8 +51,8 @@ def train(
     metric_images: int = typer.Option(512, help="Images per set for SWD at snapshots (0 = off)."),
     device: str = typer.Option("auto", help="'auto' (CUDA if available), 'cpu' or 'cuda'. Under torchrun each "
                                "process takes cuda:LOCAL_RANK."),
-    amp: str = typer.Option("auto", help="Mixed precision on CUDA: auto (bf16 if supported, else fp16), bf16, "
-                            "fp16, off."),
+    amp: str = typer.Option("auto", help="Mixed precision: auto (CUDA: bf16 if supported, else fp16; CPU: off), "
+                            "bf16 (also on CPU, fast with AMX), fp16 (CUDA), off."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the generator's blocks."),
     deterministic: bool = typer.Option(False, "--deterministic", help="Deterministic kernels (slower on CUDA)."),
 ):
