@@ -165,6 +165,14 @@ def load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
         idx, key = name.split(".", 1)
         state.setdefault(int(idx), {})[key] = value
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    # Saved tensors are contiguous; give each state tensor its parameter's layout (e.g. channels_last)
+    # because fused optimizers walk parameter and state memory in lockstep.
+    for group in opt.param_groups:
+        for p in group["params"]:
+            st = opt.state.get(p, {})
+            for key, value in st.items():
+                if torch.is_tensor(value) and value.shape == p.shape and value.stride() != p.stride():
+                    st[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 def _generator_from(tensors: dict, meta: dict, path: Path, prefix: str, device) -> tuple[Generator, dict]:

@@ -268,9 +268,9 @@ class Trainer:
         torch.manual_seed(self.opts.seed)  # identical initial weights on every rank
         self.G = Generator(self.config).to(self.device)
         self.D = Discriminator(self.config).to(self.device)
-        if self.device.type == "cuda":
-            self.G.to(memory_format=torch.channels_last)
-            self.D.to(memory_format=torch.channels_last)
+        # channels_last: faster convolutions on CUDA (tensor cores) and with oneDNN on CPU
+        self.G.to(memory_format=torch.channels_last)
+        self.D.to(memory_format=torch.channels_last)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         extra = {"fused": True}  # one vectorised kernel per step, on CUDA and CPU alike
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=self.opts.lr, betas=(0.0, 0.99), eps=1e-8, **extra)
@@ -428,9 +428,7 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.amp)
 
     def _reals(self, images: torch.Tensor, phase: Phase, gen: torch.Generator) -> torch.Tensor:
-        x = images.float().div_(127.5).sub_(1.0)
-        if self.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = images.float().div_(127.5).sub_(1.0).contiguous(memory_format=torch.channels_last)
         x = fade_reals(x, phase)
         if self.opts.mirror:
             flip = torch.rand((len(x), 1, 1, 1), generator=gen, device=x.device) < 0.5
