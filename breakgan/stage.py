@@ -68,19 +68,39 @@ def make_record(stage: str, options: dict, inputs: dict[str, str | os.PathLike],
     }
 
 
-def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
-    """Write JSON to a temp file beside `path`, then rename: readers never see half a file."""
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, *, fsync: bool = False) -> Iterator[Path]:
+    """Yield a temp path beside `path` to write; it is renamed onto `path` only if the block completes.
+
+    On any error (or Ctrl-C) the temp file is removed and `path` keeps its previous content, so a
+    reader never sees half a file. `fsync` makes the data durable before the rename (checkpoints).
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_jsonable(data), f, indent=2)
-            f.write("\n")
+        yield Path(tmp)
+        if fsync:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, fsync: bool = False) -> None:
+    with atomic_file(path, fsync=fsync) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
+    """Write JSON through a temp file + rename: readers never see half a file."""
+    write_bytes_atomic(path, (json.dumps(_jsonable(data), indent=2) + "\n").encode())
 
 
 def write_record(folder: str | os.PathLike, record: dict) -> Path:

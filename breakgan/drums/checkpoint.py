@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from breakgan.errors import BreakganError
+from breakgan.stage import atomic_file
 
 MODEL_FILE = "model.safetensors"
 SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "assets" / "drums" / "drums_rnn.safetensors"
@@ -24,18 +23,8 @@ def save_model(path: str | os.PathLike, model, info: dict | None = None, dtype=N
                for k, v in model.state_dict().items()}
     meta = {"format": FORMAT, "config": json.dumps(model.config.to_json()),
             "info": json.dumps(info or {})}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path, fsync=True) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
     return path
 
 

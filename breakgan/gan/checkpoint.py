@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -20,6 +18,7 @@ from safetensors.torch import save as st_save
 from breakgan.errors import BreakganError
 from breakgan.gan.networks import Generator, NetConfig
 from breakgan.stage import write_json_atomic
+from breakgan.stage import write_bytes_atomic as _write_bytes_atomic
 
 CHECKPOINT_FORMAT = "breakgan-checkpoint"
 GENERATOR_FORMAT = "breakgan-generator"
@@ -32,18 +31,8 @@ def checkpoint_name(images_shown: int) -> str:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write `data` beside `path` under a temp name, fsync, rename; on failure remove the temp file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """Checkpoint bytes: temp name, fsync, rename (see stage.atomic_file)."""
+    _write_bytes_atomic(path, data, fsync=True)
 
 
 def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

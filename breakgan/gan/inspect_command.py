@@ -106,11 +106,11 @@ def metrics(
     from breakgan.gan.evaluate import open_packed, swd_against_dataset
     from breakgan.stage import write_json_atomic
 
-    torch.set_grad_enabled(False)
     dev = _device(device)
     G, meta = load_generator(run, device=dev)
     open_packed(dataset, int(meta["resolution"]))  # fail on a bad dataset before any progress output
-    with progress() as bar:
+    # Scoped, not torch.set_grad_enabled(False): the command may run in-process (pipeline, tests).
+    with torch.no_grad(), progress() as bar:
         tasks: dict[str, int] = {}
 
         def tick(what: str, advance: int, total: int):

@@ -8,11 +8,9 @@ depend on which other seeds are drawn with it (batched convolutions may round di
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -20,6 +18,7 @@ import numpy as np
 import torch
 
 from breakgan.errors import BreakganError
+from breakgan.stage import atomic_file
 
 MAX_SEEDS = 4096  # a typo like 0-100000 should fail fast, not fill the disk
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed accepts up to 2**64-1; keep to the signed range
@@ -130,15 +129,8 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(np.ascontiguousarray(image), "RGB").save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(image), "RGB").save(tmp, format="PNG")
     return path
 
 

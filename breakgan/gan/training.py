@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import signal
 import time
 from dataclasses import asdict, dataclass, fields
@@ -21,13 +20,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from breakgan.console import console, info, progress, warn
+from breakgan.console import info, progress, warn
 from breakgan.errors import BreakganError
 from breakgan.gan import checkpoint as ckpt
 from breakgan.gan import distributed as ddp
 from breakgan.gan.augment import AugmentState, augment
 from breakgan.gan.data import BatchLoader, PackedDataset, open_dataset
-from breakgan.gan.networks import Discriminator, Generator, NetConfig, level_of
+from breakgan.gan.networks import Discriminator, Generator, NetConfig
+from breakgan.gan.sampling import write_png
 from breakgan.gan.schedule import PAPER_BATCH, Phase, parse_batch_table, schedule, total_kimg
 from breakgan.stage import make_record, write_json_atomic, write_record
 
@@ -154,8 +154,6 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 def write_grid(path: Path, images: np.ndarray, size: int) -> None:
     """uint8 (N, 3, r, r) -> a near-square PNG grid, cells upscaled (nearest) to `size` px; atomic."""
-    from PIL import Image
-
     n = len(images)
     cols = max(1, int(math.ceil(math.sqrt(n))))
     rows = int(math.ceil(n / cols))
@@ -167,9 +165,7 @@ def write_grid(path: Path, images: np.ndarray, size: int) -> None:
         y, x = divmod(i, cols)
         tile = img.transpose(1, 2, 0).repeat(scale, 0).repeat(scale, 1)
         canvas[y * cell:(y + 1) * cell, x * cell:(x + 1) * cell] = tile
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    Image.fromarray(canvas).save(tmp)
-    os.replace(tmp, path)
+    write_png(path, canvas)
 
 
 def fade_reals(x: torch.Tensor, phase: Phase) -> torch.Tensor:
