@@ -236,6 +236,10 @@ def test_metrics_prints_swd_per_level_and_the_floor(run, tmp_path, capsys):
     # same seed, same numbers
     assert cli("metrics", run, "--dataset", dataset, "--num", "80", "--json", tmp_path / "m2.json") == 0
     assert json.loads((tmp_path / "m2.json").read_text())["fake"] == data["fake"]
+    # run in-process (as the pipeline and tests do), it must leave autograd as it found it
+    import torch
+
+    assert torch.is_grad_enabled()
 
 
 def test_metrics_bad_dataset_names_the_file(run, tmp_path, capsys):
