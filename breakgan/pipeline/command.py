@@ -55,7 +55,7 @@ def demo(
     seed: str = typer.Option("breakbeat", "--seed",
                              help="Drum seed: a name from assets/seeds/ (breakbeat, four_on_the_floor, "
                                   "hiphop) or a MIDI file."),
-    bars: int = typer.Option(4, "--bars", min=1, max=64, help="Length of the drum pattern in bars."),
+    bars: int = typer.Option(8, "--bars", min=1, max=64, help="Length of the drum pattern in bars."),
     preview: bool = typer.Option(False, "--preview/--full",
                                  help="--preview renders small and fast (for a quick look or a test)."),
     kimg: float = typer.Option(18.0, "--kimg", min=0.1,
