@@ -8,13 +8,13 @@ here except the two readers is pure and vectorised.
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from breakgan.errors import BreakganError
+from breakgan.media.audio import decode_audio
 from breakgan.parts import PARTS
 
 # Frequency bands (Hz) for onset detection from audio, as maua-stylegan2 splits them:
@@ -151,22 +151,6 @@ def timeline_from_drums(folder: str | Path, candidate: int | None = None) -> Tim
     except (OSError, json.JSONDecodeError) as e:
         raise BreakganError(f"{path}: unreadable onsets ({e})") from None
     return timeline_from_onsets(data, cand)
-
-
-def decode_audio(path: str | Path, sr: int) -> np.ndarray:
-    """Decode any audio (or video's audio) with FFmpeg to mono float32 at `sr` samples per second."""
-    from breakgan.media import ffmpeg_exe, probe
-
-    info = probe(path)
-    if not info.has_audio:
-        raise BreakganError(f"{path}: has no audio stream")
-    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
-           "-vn", "-ac", "1", "-ar", str(sr), "-f", "f32le", "pipe:1"]
-    proc = subprocess.run(cmd, capture_output=True)
-    if proc.returncode != 0:
-        last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["unknown error"])[-1]
-        raise BreakganError(f"{path}: FFmpeg could not decode audio ({last})")
-    return np.frombuffer(proc.stdout, np.float32).copy()
 
 
 def _band_strengths(y: np.ndarray, sr: int, hop_length: int, bands_hz: dict[str, tuple[float, float]],

@@ -138,7 +138,8 @@ def test_timeline_is_frozen():
 
 
 def test_audio_analysis_in_blocks_matches_whole_signal(tmp_path):
-    from breakgan.timeline import decode_audio, onset_strengths
+    from breakgan.media import decode_audio
+    from breakgan.timeline import onset_strengths
 
     drum_audio(tmp_path / "song.wav", seconds=6.0)
     y = decode_audio(tmp_path / "song.wav", 22050)
