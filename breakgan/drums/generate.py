@@ -10,7 +10,8 @@ in-place torch ops on pre-allocated buffers:
 - the j gate columns are pre-scaled by 2 and the forget bias (+1) folded into the bias, so one sigmoid
   gives all four gates (tanh(x) = 2 sigmoid(2x) - 1);
 - the attention's stored outputs and their keys are ring buffers (the softmax over slots does not
-  depend on slot order), keys computed once per stored output together with the logits;
+  depend on slot order): each output is computed straight into its slot, and one addmm writes its
+  logits and key into their slot of a second ring; the attention is written by bmm straight into S;
 - sampling is Gumbel-max on noise drawn up front, so no per-step Python objects or host syncs.
 """
 
@@ -100,26 +101,28 @@ class FastDrums:
             setattr(self, name, getattr(self, name).to(dev))
         self.w = [w.to(dev) for w in self.w]
         self.b = [b if b is None else b.to(dev) for b in self.b]
+        self.counter_rows = list(self.counters.unbind(0))  # views, so a step does no indexing
 
     # ---- state -------------------------------------------------------------------------------
     def new_state(self, batch: int) -> dict:
         z = lambda *s: torch.zeros(*s, device=self.device)  # noqa: E731
         return self._views({"S": z(batch, self.width), "mem": z(batch, self.L, self.a),
-                            "keys": z(batch, self.L, self.a), "t": 0})
+                            "R": z(batch, self.L, self.n_cls + self.a), "t": 0})
 
     @staticmethod
     def copy_rows(src: dict, dst: dict, rows: torch.Tensor) -> None:
         """dst's rows = src's `rows` (beam branching / pruning), in place, so dst's views stay valid."""
-        for key in ("S", "mem", "keys", "fk"):
+        for key in ("S", "mem", "R"):
             if src is dst:
                 dst[key].copy_(src[key].index_select(0, rows))
             else:
                 torch.index_select(src[key], 0, rows, out=dst[key])
         dst["t"] = src["t"]
+        dst["logits"] = dst["logit_slots"][(src["t"] - 1) % dst["mem"].shape[1]]
 
     def _views(self, st: dict) -> dict:
         """Pre-made views and scratch buffers, so a step creates (almost) no tensors."""
-        S, mem, keys = st["S"], st["mem"], st["keys"]
+        S, mem, R = st["S"], st["mem"], st["R"]
         B, a, H, dev = S.shape[0], self.a, self.H, self.device
         st["counter"] = S[:, :COUNTER_BITS]
         st["attn"] = S[:, self.off_attn:self.off_attn + a]
@@ -134,16 +137,19 @@ class FastDrums:
         st["h_top"] = S[:, self.off_h[-1]:self.off_h[-1] + H[-1]]
         st["z"] = torch.empty(B, 1, a, device=dev)
         st["scratch"] = torch.empty(B, self.L, a, device=dev)
-        st["scores"] = torch.empty(B, self.L, device=dev)
-        st["attn_buf"] = torch.empty(B, 1, a, device=dev)
-        st["out"] = torch.empty(B, a, device=dev)
+        st["scratch2"] = st["scratch"].view(B * self.L, a)
+        st["scores"] = torch.empty(B * self.L, device=dev)
+        st["scores2"] = st["scores"].view(B, self.L)
+        st["weights"] = torch.empty(B, 1, self.L, device=dev)
+        st["weights2"] = st["weights"][:, 0]
+        st["attn3"] = S[:, None, self.off_attn:self.off_attn + a]  # bmm writes the attention into S
         st["z2"] = st["z"][:, 0]
-        if "fk" not in st:
-            st["fk"] = torch.empty(B, self.n_cls + a, device=dev)
-        st["logits"] = st["fk"][:, :self.n_cls]
-        st["key"] = st["fk"][:, self.n_cls:]
-        st["mem_slots"] = [mem[:, k] for k in range(self.L)]
-        st["key_slots"] = [keys[:, k] for k in range(self.L)]
+        # R's slots hold [logits | key] of each stored output, written there by one addmm
+        st["keys"] = R[:, :, self.n_cls:]
+        st["fk_slots"] = list(R.unbind(1))
+        st["logit_slots"] = [r[:, :self.n_cls] for r in st["fk_slots"]]
+        st["logits"] = st["logit_slots"][-1]
+        st["mem_slots"] = list(mem.unbind(1))  # the output is computed straight into its slot
         return st
 
     # ---- one step ------------------------------------------------------------------------------
@@ -153,7 +159,7 @@ class FastDrums:
         The returned tensor is a buffer of the state: use it before the next step.
         """
         t = st["t"]
-        st["counter"].copy_(self.counters[t % 64])
+        st["counter"].copy_(self.counter_rows[t % 64])
         for i, (x, g, gi, gj, gf, go, c, h) in enumerate(st["layers"]):
             if i == 0:
                 torch.index_select(self.event_table, 0, events, out=g)
@@ -168,25 +174,24 @@ class FastDrums:
         torch.addmm(self.b_q, st["query_in"], self.w_q, out=st["z2"])
         scratch = st["scratch"]
         torch.add(st["keys"], z, out=scratch)
-        torch.matmul(scratch.tanh_(), self.v, out=st["scores"])
-        weights = torch.softmax(st["scores"], 1)
-        torch.bmm(weights[:, None], st["mem"], out=st["attn_buf"])
-        attn = st["attn"]
-        attn.copy_(st["attn_buf"][:, 0])
-        out = st["out"]
-        torch.addmm(self.b_o, st["h_top"], self.w_oh, out=out)
-        out.addmm_(attn, self.w_oa)
-        torch.addmm(self.b_fk, out, self.w_fk, out=st["fk"])
+        scratch.tanh_()
+        torch.mv(st["scratch2"], self.v, out=st["scores"])
+        torch._softmax(st["scores2"], 1, False, out=st["weights2"])
+        torch.bmm(st["weights"], st["mem"], out=st["attn3"])
+        # the new output goes straight into the slot of the oldest one (already used above)
         slot = t % self.L
-        st["mem_slots"][slot].copy_(out)
-        st["key_slots"][slot].copy_(st["key"])
+        out = st["mem_slots"][slot]
+        torch.addmm(self.b_o, st["h_top"], self.w_oh, out=out)
+        out.addmm_(st["attn"], self.w_oa)
+        torch.addmm(self.b_fk, out, self.w_fk, out=st["fk_slots"][slot])
         st["t"] = t + 1
-        return st["logits"]
+        logits = st["logits"] = st["logit_slots"][slot]
+        return logits
 
     # ---- generation ----------------------------------------------------------------------------
     def gumbel(self, shape, temperature: float, generator: torch.Generator) -> torch.Tensor:
         u = torch.rand(shape, generator=generator).clamp_(1e-10, 1.0 - 1e-7)
-        return (-torch.log(-torch.log(u)) * temperature).to(self.device)
+        return u.log_().neg_().log_().neg_().mul_(temperature).to(self.device)  # -log(-log u) * t
 
     @torch.inference_mode()
     def generate(self, primer: np.ndarray, total_steps: int, *, temperature: float = 1.0, seed: int = 0,
@@ -227,15 +232,20 @@ class FastDrums:
         out = torch.empty(total_steps, dtype=torch.int64, device=self.device)
         out[:len(primer)] = torch.from_numpy(primer)
         state, logits = self._prime(primer, 1)
-        for k in range(n_new):
-            pos = len(primer) + k
-            dest = out[pos:pos + 1]
-            if noise is not None:
-                torch.argmax(logits + noise[k], 1, out=dest)
-            else:
+        dests = out.view(total_steps, 1).unbind(0)[len(primer):]  # (1,) views, made once
+        step = self.step
+        if noise is None:
+            for dest in dests[:-1]:
                 torch.argmax(logits, 1, out=dest)
-            if pos + 1 < total_steps:
-                logits = self.step(state, dest)
+                logits = step(state, dest)
+            torch.argmax(logits, 1, out=dests[-1])
+        else:
+            noisy = torch.empty_like(logits)
+            rows = noise.unbind(0)
+            for dest, row in zip(dests[:-1], rows):
+                torch.argmax(torch.add(logits, row, out=noisy), 1, out=dest)
+                logits = step(state, dest)
+            torch.argmax(torch.add(logits, rows[-1], out=noisy), 1, out=dests[-1])
         return out.cpu().numpy()
 
     def _beam(self, primer, n_new, temperature, gen, beam: BeamOptions) -> np.ndarray:
