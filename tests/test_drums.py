@@ -409,8 +409,7 @@ def test_groove_corpus(shared_dir):
 
 
 def test_shipped_model_and_seeds():
-    if not SHIPPED_MODEL.is_file():
-        pytest.skip("shipped model not built yet")
+    assert SHIPPED_MODEL.is_file(), "the drum model ships in assets/drums/"
     from breakgan.drums import generate_onsets
 
     seeds = sorted((Path(__file__).resolve().parents[1] / "assets" / "seeds").glob("*.mid"))
