@@ -11,6 +11,11 @@ import sys
 
 import typer
 
+try:  # typer >= 0.20 carries its own copy of click
+    from typer._click import exceptions as click_exc
+except ImportError:  # older typer runs on click itself
+    from click import exceptions as click_exc
+
 from breakgan import __version__
 from breakgan.drums.command import app as drums_app
 from breakgan.errors import BreakganError
@@ -61,19 +66,67 @@ app.command(no_args_is_help=True)(run)
 app.command()(demo)
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _fail(message: str, code: int) -> None:
+    typer.secho(f"error: {_one_line(message)}", err=True, fg=typer.colors.RED)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry: user errors become one line on stderr and a non-zero exit."""
-    debug = "--debug" in (argv if argv is not None else sys.argv) or os.environ.get("BREAKGAN_DEBUG") == "1"
+    """Console-script entry, and the one way errors leave the program.
+
+    A user error (BreakganError, a bad option, an unreadable file) becomes one line on stderr and a
+    non-zero exit; `--debug` (or BREAKGAN_DEBUG=1) re-raises it with its traceback. Anything else is a
+    bug: it still leaves as one line, saying so, so that a user never meets a wall of traceback.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("BREAKGAN_DEBUG") == "1"
     try:
-        app(args=argv, standalone_mode=True)
+        # standalone_mode=False: click hands its usage errors to us instead of printing a panel
+        result = app(args=args, prog_name="breakgan", standalone_mode=False)
+    except click_exc.NoArgsIsHelpError as e:
+        # rich help is printed while the error is built; plain help comes back as the message
+        if e.format_message().strip():
+            typer.echo(e.format_message(), err=True)
+        sys.exit(e.exit_code)
+    except click_exc.UsageError as e:
+        if debug:
+            raise
+        where = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
+        _fail(e.format_message() + where, e.exit_code)
+    except click_exc.ClickException as e:
+        if debug:
+            raise
+        _fail(e.format_message(), e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.secho("interrupted", err=True, fg=typer.colors.YELLOW)
+        sys.exit(130)
     except BreakganError as e:
         if debug:
             raise
-        typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
+        _fail(str(e), e.exit_code)
+    except MemoryError:
+        if debug:
+            raise
+        _fail("out of memory (an input or option asks for more than this machine has)", 1)
+    except OSError as e:
+        if debug:
+            raise
+        name = f"{e.filename}: " if e.filename else ""
+        _fail(f"{name}{e.strerror or e}", 1)
+    except Exception as e:  # noqa: BLE001 - the last resort; tests assert it is never reached
+        if debug:
+            raise
+        _fail(f"internal error ({type(e).__name__}: {e}); this is a bug in breakgan: "
+              "run again with --debug and report the traceback", 70)
+    if result == 130:  # typer turns Ctrl-C into Exit(130) without a word
         typer.secho("interrupted", err=True, fg=typer.colors.YELLOW)
-        sys.exit(130)
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 if __name__ == "__main__":

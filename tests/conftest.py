@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytest.register_assert_rewrite("badinput")
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
