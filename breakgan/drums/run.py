@@ -121,7 +121,7 @@ def run_drums(seed_midi, out, *, seed_pattern: str | None = None, bars: int = 4,
     from breakgan.drums.output import (midi_bytes, notes_of, onsets_dict, step_seconds, write_pianoroll,
                                        write_wav)
     from breakgan.drums.synth import DrumSynth, check_soundfont
-    from breakgan.stage import atomic_dir, make_record, write_json_atomic, write_record
+    from breakgan.stage import make_record, output_dir, write_json_atomic, write_record
 
     out = Path(out)
     if bars < 1 or candidates < 1:
@@ -154,7 +154,8 @@ def run_drums(seed_midi, out, *, seed_pattern: str | None = None, bars: int = 4,
         inputs["seed"] = seed_midi
     dt = step_seconds(seed.tempo)
     names = []
-    with atomic_dir(out) as tmp, DrumSynth(sf_path, sample_rate) as synth, progress() as bar:
+    with (output_dir(out, "drums", inputs=inputs.values()) as tmp, DrumSynth(sf_path, sample_rate) as synth,
+          progress() as bar):
         task = bar.add_task(f"drums -> {out.name}", total=candidates)
         for i in range(1, candidates + 1):
             rs = candidate_seed(random_seed, i)

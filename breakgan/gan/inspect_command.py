@@ -45,15 +45,15 @@ def sample(
     interp: Optional[str] = typer.Option(None, "--interp",
                                          help="Seeds to interpolate between in order (slerp), e.g. '0,5,9': "
                                               "one strip per consecutive pair."),
-    steps: int = typer.Option(8, "--steps", min=2, help="Images per interpolation strip, ends included."),
+    steps: int = typer.Option(8, "--steps", min=2, max=256, help="Images per interpolation strip, ends included."),
     truncation: Optional[float] = typer.Option(None, "--truncation",
-                                               help="Redraw latent entries beyond +-T (e.g. 1.5): less "
-                                                    "variety, more typical images."),
+                                               help="Redraw latent entries beyond +-T (e.g. 1.5; 0.1..100): "
+                                                    "less variety, more typical images."),
     label: Optional[str] = typer.Option(None, "--label",
                                         help="Class name or index for a conditional generator "
                                              "(default: the average of all classes)."),
     no_seeds: bool = typer.Option(False, "--no-seeds", help="Write only the interpolation strips."),
-    batch: int = typer.Option(1, "--batch", min=1,
+    batch: int = typer.Option(1, "--batch", min=1, max=1024,
                               help="Images per forward pass. 1 keeps each seed's image independent of "
                                    "the other seeds; larger is faster on a GPU."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
@@ -63,6 +63,8 @@ def sample(
     from breakgan.console import progress
     from breakgan.gan import load_generator
     from breakgan.gan.sampling import parse_seeds, write_samples
+    from breakgan.seeds import check_truncation
+    from breakgan.stage import make_record, output_dir, write_record
 
     seed_list = [] if no_seeds else parse_seeds(seeds)
     interp_list = parse_seeds(interp, "--interp") if interp else []
@@ -70,29 +72,32 @@ def sample(
         raise BreakganError("nothing to write: --no-seeds without --interp")
     if len(interp_list) == 1:
         raise BreakganError("--interp needs at least two seeds, e.g. --interp 0,5")
-    if truncation is not None and truncation <= 0:
-        raise BreakganError(f"--truncation must be > 0, got {truncation}")
+    truncation = check_truncation(truncation)
     dev = _device(device)
     G, meta = load_generator(run, device=dev)
     label_idx = _label_index(label, meta, run)
     total = len(seed_list) + steps * max(len(interp_list) - 1, 0)
-    with progress() as bar:
+    options = {"seeds": seed_list, "grid": grid, "interp": interp_list, "steps": steps,
+               "truncation": truncation, "label": label_idx}
+    with output_dir(out, "sample", inputs=[run]) as tmp, progress() as bar:
         task = bar.add_task(f"sample {meta['resolution']} px", total=total)
-        written = write_samples(G, meta["latent_size"], seed_list, out, grid=grid, interp=interp_list,
+        written = write_samples(G, meta["latent_size"], seed_list, tmp, grid=grid, interp=interp_list,
                                 steps=steps, truncation=truncation, label=label_idx, batch_size=batch,
                                 device=dev, progress=lambda k: bar.advance(task, k))
+        write_record(tmp, make_record("sample", options, {"generator": meta.get("path") or run},
+                                      kimg=meta.get("kimg"), resolution=meta.get("resolution")))
     say(f"wrote {len(written)} images to {out} ({meta['resolution']} px, {meta['kimg']:g} kimg)")
 
 
 def metrics(
     run: Path = typer.Argument(..., help="Run folder (its latest checkpoint), checkpoint or exported generator."),
     dataset: Path = typer.Option(..., "--dataset", "-d", help="Dataset folder from `breakgan ingest`."),
-    num: int = typer.Option(2048, "--num", min=1,
+    num: int = typer.Option(2048, "--num", min=1, max=65536,
                             help="Images per set (the paper used 16384; fewer is faster and noisier)."),
     floor: bool = typer.Option(False, "--floor",
                                help="Also compute the real-vs-real noise floor on two disjoint real sets."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed for the real subset, latents, patches, directions."),
-    batch: int = typer.Option(32, "--batch", min=1, help="Images per generator forward pass."),
+    batch: int = typer.Option(32, "--batch", min=1, max=1024, help="Images per generator forward pass."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results to this JSON file."),
 ):
@@ -104,8 +109,12 @@ def metrics(
     from breakgan.console import progress, warn
     from breakgan.gan import load_generator
     from breakgan.gan.evaluate import open_packed, swd_against_dataset
-    from breakgan.stage import write_json_atomic
+    from breakgan.seeds import check_seed
+    from breakgan.stage import check_out_file, write_json_atomic
 
+    seed = check_seed(seed, "--seed")
+    if json_out is not None:
+        check_out_file(json_out, "metrics", option="--json")
     dev = _device(device)
     G, meta = load_generator(run, device=dev)
     open_packed(dataset, int(meta["resolution"]))  # fail on a bad dataset before any progress output
@@ -138,7 +147,7 @@ def metrics(
                       *(f"{result['floor'][k]:.2f}" for k in [*levels, "mean"]))
     Console().print(table)  # stdout, so the numbers can be piped
     if json_out is not None:
-        data = {"checkpoint": meta.get("path"), "kimg": meta["kimg"], "resolution": meta["resolution"],
+        data = {"stage": "metrics", "checkpoint": meta.get("path"), "kimg": meta["kimg"], "resolution": meta["resolution"],
                 "dataset": str(dataset), "seed": seed, **result}
         try:
             write_json_atomic(json_out, data)

@@ -21,7 +21,7 @@ from breakgan.ingest.decode import detect_bars, plan, sample_rate, stream
 from breakgan.ingest.options import IngestOptions
 from breakgan.ingest.quality import flow_frame, motion, phash, select, sharpness
 from breakgan.ingest.sources import Source, resolve_sources
-from breakgan.stage import atomic_dir, file_hash, make_record, write_record
+from breakgan.stage import file_hash, output_dir, make_record, write_record
 
 REASONS = ("blur", "still", "duplicate", "limit")
 
@@ -282,7 +282,7 @@ def ingest_clips(clips: list[Path], out: Path, *, report: bool = True, **options
 
 
 def _build(out: Path, existing: ds.Existing, todo, opts: IngestOptions, summary: IngestSummary) -> None:
-    with atomic_dir(out) as tmp:
+    with output_dir(out, "ingest", inputs=[src.path for src, _, _ in todo]) as tmp:
         for sub in ("frames", "thumbs", "packed"):
             (tmp / sub).mkdir()
         work = tmp / ".work"

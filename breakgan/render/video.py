@@ -18,7 +18,7 @@ from breakgan.errors import BreakganError
 from breakgan.parts import PARTS
 from breakgan.render.keys import part_keys, read_favourites
 from breakgan.render.layout import FOOTAGE, compose, cover_filters, make_layout
-from breakgan.stage import atomic_dir, make_record, write_record
+from breakgan.stage import make_record, output_dir, write_record
 from breakgan.timeline import (Timeline, envelope, frame_count, frame_times, timeline_from_audio,
                                timeline_from_drums)
 from breakgan.trajectory import Motion
@@ -218,8 +218,7 @@ def render_video(
 
     gen = GeneratedFrames(G, streams, times, motion, batch=batch, device=dev)
     started = time.perf_counter()
-    with atomic_dir(out) as tmp:
-        tmp.chmod(0o755)  # mkdtemp makes it private; a render folder is meant to be shared
+    with output_dir(out, "render", inputs=inputs.values()) as tmp:
         mp4 = tmp / VIDEO_NAME
         _encode(mp4, lay, gen, count, fps, sound, alpha, footage, footage_start, show_progress,
                 preset="ultrafast" if preview else "veryfast")
