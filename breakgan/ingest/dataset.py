@@ -52,13 +52,30 @@ def load_existing(out: Path) -> Existing:
         return Existing()
     if record.get("stage") != "ingest":
         raise BreakganError(f"{out}: holds a '{record.get('stage')}' stage folder, not a dataset")
-    manifest = out / "manifest.csv"
+    return Existing(record, read_manifest(out / "manifest.csv"))
+
+
+def read_manifest(manifest: Path) -> list[dict]:
+    """The manifest's rows, checked: UTF-8 CSV with every column, a known `kept`, a file inside the dataset."""
     try:
-        with open(manifest, newline="") as f:
-            rows = list(csv.DictReader(f))
+        with open(manifest, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or ())]
+            if missing:
+                raise BreakganError(f"{manifest}: not a breakgan manifest (missing column(s) {', '.join(missing)})")
+            rows = list(reader)
     except OSError as e:
         raise BreakganError(f"{manifest}: cannot read the dataset manifest ({e.strerror})") from None
-    return Existing(record, rows)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise BreakganError(f"{manifest}: unreadable dataset manifest ({e.__class__.__name__}); "
+                            f"re-ingest into a new --out") from None
+    for n, row in enumerate(rows, start=2):
+        if row["kept"] not in ("0", "1") or any(v is None for v in row.values()):
+            raise BreakganError(f"{manifest}: line {n} is malformed; re-ingest into a new --out")
+        file = row["file"]
+        if file and (Path(file).is_absolute() or ".." in Path(file).parts):
+            raise BreakganError(f"{manifest}: line {n}: file {file!r} points outside the dataset")
+    return rows
 
 
 def write_manifest(path: Path, rows: list[dict]) -> None:
