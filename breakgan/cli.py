@@ -25,6 +25,7 @@ from breakgan.ingest.command import ingest
 from breakgan.live.command import live
 from breakgan.pipeline import demo, run
 from breakgan.render.command import render
+from breakgan.studio.command import studio
 
 app = typer.Typer(
     name="breakgan",
@@ -62,6 +63,7 @@ app.command(no_args_is_help=True)(metrics)
 app.add_typer(drums_app, name="drums")
 app.command()(render)
 app.command()(live)
+app.command()(studio)
 app.command(no_args_is_help=True)(run)
 app.command()(demo)
 

@@ -1,0 +1,291 @@
+"""The studio's HTTP routes (FastAPI). The page sends ids (seeds, list and blend names, candidate and
+take numbers), each checked by a strict pattern; the server maps an id to a file inside the run's
+studio folder, the drums folder or the renders folder, and serves nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from fastapi import Body, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from breakgan.errors import BreakganError
+from breakgan.gan.sampling import MAX_SEED
+from breakgan.parts import PARTS
+from breakgan.studio.drums import Drums, inside
+from breakgan.studio.engine import Engine
+from breakgan.studio.jobs import TAKE_RE, Renders
+from breakgan.studio.latents import blend_latents, morph_path
+from breakgan.studio.store import NAME_RE, Store, check_name, check_truncation
+
+STATIC = Path(__file__).parent / "static"
+STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
+MAX_BATCH = 64
+
+Seed = Field(ge=0, le=MAX_SEED)
+
+
+class Fav(BaseModel):
+    seed: int = Seed
+    truncation: Optional[float] = None
+
+
+class BatchIn(BaseModel):
+    count: int = Field(16, ge=1, le=MAX_BATCH)
+    start: Optional[int] = Field(None, ge=0, le=MAX_SEED - MAX_BATCH)
+    truncation: Optional[float] = None
+
+
+class MorphIn(BaseModel):
+    a: Fav
+    b: Fav
+    attack_ms: float = Field(60.0, ge=0, le=4000)
+    release_ms: float = Field(400.0, ge=0, le=4000)
+    fps: float = Field(30.0, gt=0, le=60)
+
+
+class BlendIn(BaseModel):
+    items: list[Fav] = Field(min_length=2, max_length=4)
+    weights: list[float] = Field(min_length=2, max_length=4)
+    name: Optional[str] = None
+
+
+class ListIn(BaseModel):
+    items: list[Fav] = Field(max_length=256)
+
+
+class PartIn(BaseModel):
+    seeds: list[int] = Field(max_length=64)
+
+
+class RenderIn(BaseModel):
+    source: str = "parts"  # parts | list | blends
+    list: Optional[str] = None
+    candidate: int = Field(1, ge=1, le=999)
+    preview: bool = True
+    attack_ms: float = Field(60.0, ge=0, le=4000)
+    release_ms: float = Field(400.0, ge=0, le=4000)
+
+
+def _png(data: bytes) -> Response:
+    return Response(data, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+
+
+def _data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def _not_found() -> HTTPException:
+    return HTTPException(status_code=404, detail="not found")
+
+
+def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | None = None,
+               renders: str | Path = "renders/studio", device: str = "auto", generator=None) -> FastAPI:
+    """The studio for generator RUN; favourites etc. in studio_dir. `generator` may pass a loaded (G, info)."""
+    engine = Engine(generator if generator is not None else run, device=device)
+    store = Store(studio_dir, engine.latent)
+    drum_set = Drums(drums) if drums is not None else None
+    takes = Renders(renders)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        takes.stop_all()
+        engine.close()
+
+    app = FastAPI(title="breakgan studio", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.engine, app.state.store, app.state.renders = engine, store, takes
+
+    async def work(fn, *args, **kwargs):
+        return await asyncio.wrap_future(engine.submit(fn, *args, **kwargs))
+
+    @app.exception_handler(BreakganError)
+    async def _user_error(request: Request, exc: BreakganError):
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, exc: RequestValidationError):
+        where = "; ".join(f"{'.'.join(str(x) for x in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
+        return JSONResponse({"error": where[:500]}, status_code=400)
+
+    # --- the page ---------------------------------------------------------------------------------
+    @app.get("/", response_class=HTMLResponse)
+    async def index():
+        return HTMLResponse((STATIC / "index.html").read_text())
+
+    @app.get("/static/{name}")
+    async def static(name: str):
+        if name not in STATIC_FILES:
+            raise _not_found()
+        return Response((STATIC / name).read_bytes(), media_type=STATIC_FILES[name])
+
+    @app.get("/api/info")
+    async def info():
+        return {
+            "run": Path(run).name, "resolution": engine.resolution, "latent_size": engine.latent_size,
+            "device": str(engine.device), "parts": list(PARTS), "lists": store.list_names(),
+            "assigned": store.parts(), "blends": store.blend_names(), "next_seed": store.next_seed(),
+            "drums": [drum_set.describe(n) for n in drum_set.numbers()] if drum_set else [],
+            "takes": takes.takes(),
+        }
+
+    # --- 1. endless sampling --------------------------------------------------------------------
+    @app.post("/api/batch")
+    async def batch(req: BatchIn = Body(default_factory=BatchIn)):
+        t = check_truncation(req.truncation)
+        start = store.next_seed() if req.start is None else req.start
+        seeds = list(range(start, start + req.count))
+        await work(engine.seed_pngs, seeds, t)
+        if req.start is None:
+            store.set_next_seed(start + req.count)
+        return {"seeds": seeds, "truncation": t,
+                "urls": [f"/img/seed/{s}.png" + (f"?t={t:g}" if t is not None else "") for s in seeds]}
+
+    @app.get("/img/seed/{seed}.png")
+    async def seed_image(seed: int, t: Optional[float] = None):
+        if not 0 <= seed <= MAX_SEED:
+            raise _not_found()
+        t = check_truncation(t)
+        data = engine.cached(("seed", seed, t))
+        if data is None:
+            data = (await work(engine.seed_pngs, [seed], t))[0]
+        return _png(data)
+
+    # --- 2. favourites --------------------------------------------------------------------------
+    @app.get("/api/favourites/{name}")
+    async def favourites(name: str):
+        return {"name": check_name(name), "items": store.favourites(name)}
+
+    @app.post("/api/favourites/{name}/add")
+    async def favourite_add(name: str, fav: Fav):
+        return {"name": name, "items": store.add(name, fav.seed, fav.truncation)}
+
+    @app.post("/api/favourites/{name}/remove")
+    async def favourite_remove(name: str, fav: Fav):
+        return {"name": name, "items": store.remove(name, fav.seed)}
+
+    @app.put("/api/favourites/{name}")
+    async def favourite_set(name: str, body: ListIn):
+        return {"name": name, "items": store.set_list(name, [f.model_dump() for f in body.items])}
+
+    @app.post("/api/undo")
+    async def undo():
+        name = store.undo()
+        return {"name": name, "items": store.favourites(name) if name and name in store.list_names() else [],
+                "lists": store.list_names()}
+
+    # --- 3. morph preview -----------------------------------------------------------------------
+    @app.post("/api/morph")
+    async def morph(req: MorphIn):
+        a = engine.latent(req.a.seed, check_truncation(req.a.truncation))
+        b = engine.latent(req.b.seed, check_truncation(req.b.truncation))
+        fwd = morph_path(a, b, req.attack_ms, req.release_ms, req.fps)
+        back = morph_path(b, a, req.attack_ms, req.release_ms, req.fps)
+        pngs = await work(engine.latent_pngs, np.concatenate([fwd, back]))
+        return {"fps": req.fps, "forward": [_data_url(p) for p in pngs[:len(fwd)]],
+                "back": [_data_url(p) for p in pngs[len(fwd):]]}
+
+    # --- 4. blend -------------------------------------------------------------------------------
+    def _blend(req: BlendIn) -> np.ndarray:
+        z = np.stack([engine.latent(f.seed, check_truncation(f.truncation)) for f in req.items])
+        return blend_latents(z, req.weights)
+
+    @app.post("/api/blend/preview")
+    async def blend_preview(req: BlendIn):
+        png = (await work(engine.latent_pngs, _blend(req)[None, :]))[0]
+        return {"image": _data_url(png)}
+
+    @app.post("/api/blends")
+    async def blend_save(req: BlendIn):
+        name = check_name(req.name or "", "blend")
+        z = _blend(req)
+        recipe = {"items": [f.model_dump() for f in req.items], "weights": list(req.weights)}
+        store.save_blend(name, z, recipe)
+        return {"name": name, "blends": store.blend_names(), "url": f"/img/blend/{name}.png"}
+
+    @app.get("/img/blend/{name}.png")
+    async def blend_image(name: str):
+        if not NAME_RE.fullmatch(name) or name not in store.blend_names():
+            raise _not_found()
+        z = store.blend_latent(name)
+        return _png((await work(engine.latent_pngs, z[None, :]))[0])
+
+    # --- 5. per-part keyframes ------------------------------------------------------------------
+    @app.put("/api/parts/{part}")
+    async def set_part(part: str, body: PartIn):
+        if part not in PARTS:
+            raise _not_found()
+        if any(not 0 <= s <= MAX_SEED for s in body.seeds):
+            raise BreakganError("seeds must be whole numbers from 0 to 2**63-1")
+        return {"assigned": store.set_part(part, body.seeds)}
+
+    # --- 6. drums -------------------------------------------------------------------------------
+    def _drum_file(number: int, what: str) -> FileResponse:
+        path = drum_set.file(number, what) if drum_set is not None else None
+        if path is None:
+            raise _not_found()
+        return FileResponse(path)
+
+    @app.get("/drums/{number}/mix.wav")
+    async def drum_mix(number: int):
+        return _drum_file(number, "mix")
+
+    @app.get("/drums/{number}/pianoroll.png")
+    async def drum_roll(number: int):
+        return _drum_file(number, "pianoroll")
+
+    @app.get("/drums/{number}/stems/{part}.wav")
+    async def drum_stem(number: int, part: str):
+        if part not in PARTS:
+            raise _not_found()
+        return _drum_file(number, part)
+
+    # --- 7. render ------------------------------------------------------------------------------
+    @app.post("/api/render")
+    async def render_start(req: RenderIn):
+        if drum_set is None:
+            raise BreakganError("start the studio with --drums DIR to render")
+        args = ["--run", str(run), *drum_set.render_args(req.candidate), "--layout", "tiles",
+                "--attack-ms", f"{req.attack_ms:g}", "--release-ms", f"{req.release_ms:g}"]
+        if req.source == "parts":
+            assigned = store.parts()
+            if not assigned:
+                raise BreakganError("no part has keyframes yet: assign favourites to parts first")
+            args += ["--favourites", str(store.folder / "parts.json"), "--parts", ",".join(assigned)]
+        elif req.source == "list":
+            name = check_name(req.list or "")
+            if not store.favourites(name):
+                raise BreakganError(f"list {name!r} is empty")
+            args += ["--favourites", str(store.folder / "favourites" / f"{name}.npy")]
+        elif req.source == "blends":
+            if not store.blend_names():
+                raise BreakganError("no blends saved yet")
+            args += ["--favourites", str(store.folder / "blends.npy")]
+        else:
+            raise BreakganError(f"source {req.source!r}: one of parts, list, blends")
+        if req.preview:
+            args.append("--preview")
+        return takes.start(args).status()
+
+    @app.get("/api/render/{take}")
+    async def render_status(take: str):
+        job = takes.jobs.get(take) if TAKE_RE.fullmatch(take) else None
+        if job is None:
+            raise _not_found()
+        return job.status()
+
+    @app.get("/renders/{take}/render.mp4")
+    async def render_video(take: str):
+        path = inside(takes.folder, takes.folder / take / "render.mp4") if TAKE_RE.fullmatch(take) else None
+        if path is None:
+            raise _not_found()
+        return FileResponse(path, media_type="video/mp4")
+
+    return app

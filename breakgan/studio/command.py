@@ -1,0 +1,64 @@
+"""`breakgan studio`: serve the studio page for a generator (FastAPI + uvicorn, optional extra `studio`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from breakgan.errors import BreakganError
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def default_run() -> Path:
+    """The newest run folder under ./runs holding a checkpoint, else the demo generator of a checkout."""
+    runs = sorted((p for p in Path("runs").glob("*") if p.is_dir() and any(p.glob("*.safetensors"))),
+                  key=lambda p: p.stat().st_mtime)
+    if runs:
+        return runs[-1]
+    demo = Path("assets/demo/generator.safetensors")
+    if demo.is_file():
+        return demo
+    raise BreakganError("RUN: no run given and none found under ./runs (give a run folder or generator file)")
+
+
+def studio_folder(run: Path) -> Path:
+    """Where the studio keeps favourites, parts and blends: RUN/studio, or NAME-studio beside a generator file."""
+    return run / "studio" if run.is_dir() else run.parent / f"{run.stem}-studio"
+
+
+def studio(
+    run: Optional[Path] = typer.Argument(None, help="Run folder (latest checkpoint), checkpoint or exported "
+                                         "generator (default: the newest run under ./runs)."),
+    drums: Optional[Path] = typer.Option(None, "--drums", help="`breakgan drums` output folder: audition its "
+                                         "candidates and render with them."),
+    renders: Path = typer.Option(Path("renders/studio"), "--renders", help="Folder for the takes the Render "
+                                 "button makes (take-001, ...)."),
+    port: int = typer.Option(8080, "--port", min=0, max=65535, help="TCP port (0 = any free port)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on. The default is this machine "
+                             "only; anything else lets others on the network use the page."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
+):
+    """A local web page to choose the look: endless samples, favourites, morphs, blends, keys per part."""
+    try:
+        import uvicorn
+
+        from breakgan.studio.app import create_app
+    except ImportError as e:
+        raise BreakganError(f"studio: needs the optional extra: pip install 'breakgan[studio]' ({e.name} missing)") from None
+    from breakgan.console import info, warn
+
+    run = run if run is not None else default_run()
+    if not run.exists():
+        raise BreakganError(f"{run}: no such run folder or generator file")
+    if host not in LOCAL_HOSTS:
+        warn(f"--host {host}: the studio is reachable from other machines; it has no login, anyone who can "
+             "reach this port can generate images and start renders")
+    app = create_app(run, studio_folder(run), drums=drums, renders=renders, device=device)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    info(f"studio for {run} on http://{host if ':' not in host else f'[{host}]'}:{port}/  "
+         f"(favourites in {studio_folder(run)}; Ctrl-C to stop)")
+    server.run()
