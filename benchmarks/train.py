@@ -95,7 +95,7 @@ def make_breakgan(res: int, batch: int, folder: Path, amp: str = "off"):
     opts = TrainOptions(resolution=res, latent_size=512, fmap_base=8192, fmap_max=512, batch=str(batch),
                         stable_kimg=0.001, fade_kimg=0.001, augment="off", device="cpu", metric_images=0, amp=amp)
     trainer = Trainer(ds, folder / f"run{res}{amp}", opts)
-    trainer.images_shown = 10**6  # well past the last fade: stable at the final resolution
+    trainer.state.images_shown = 10**6  # well past the last fade: stable at the final resolution
     assert trainer.phase().resolution == res and not trainer.phase().fading
     loader = BatchLoader(trainer.data, seed=0, device=trainer.device)
     stop = StopRequest()

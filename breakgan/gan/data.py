@@ -21,6 +21,53 @@ from breakgan.errors import BreakganError
 from breakgan.stage import RECORD_NAME
 
 
+def packed_resolutions(folder: Path) -> list[int]:
+    return sorted(int(p.stem) for p in (Path(folder) / "packed").glob("*.npy") if p.stem.isdigit())
+
+
+def load_packed_array(folder: Path, resolution: int, count: int | None = None) -> np.ndarray:
+    """`FOLDER/packed/{resolution}.npy` as a read-only memory map, checked: uint8 (N, 3, r, r), N > 0
+    (and N == count when given). The one reader of packed frames (training, metrics)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BreakganError(f"{folder}: no such dataset folder")
+    path = folder / "packed" / f"{resolution}.npy"
+    if not path.is_file():
+        have = packed_resolutions(folder)
+        hint = (f"it has {', '.join(map(str, have))} px; re-run `breakgan ingest`" if have
+                else "run `breakgan ingest` first")
+        raise BreakganError(f"{path}: packed array missing: the dataset has no {resolution} px frames ({hint})")
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise BreakganError(f"{path}: unreadable packed array ({e})") from None
+    expect = "N" if count is None else str(count)
+    if (arr.ndim != 4 or arr.dtype != np.uint8 or arr.shape[1:] != (3, resolution, resolution)
+            or (count is not None and len(arr) != count)):
+        raise BreakganError(f"{path}: expected uint8 ({expect}, 3, {resolution}, {resolution}), "
+                            f"found {arr.dtype} {arr.shape}")
+    if len(arr) == 0:
+        raise BreakganError(f"{path}: the dataset holds no frames")
+    return arr
+
+
+def load_label_ids(folder: Path, count: int, num_labels: int | None = None) -> np.ndarray | None:
+    """`FOLDER/packed/labels.npy` as int64 (count,), checked against `num_labels` when given; None if absent."""
+    path = Path(folder) / "packed" / "labels.npy"
+    if not path.is_file():
+        return None
+    try:
+        ids = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise BreakganError(f"{path}: unreadable labels ({e})") from None
+    if ids.shape != (count,) or not np.issubdtype(ids.dtype, np.integer):
+        raise BreakganError(f"{path}: expected {count} integer label ids, found {ids.dtype} {ids.shape}")
+    if len(ids) and (ids.min() < 0 or (num_labels is not None and ids.max() >= num_labels)):
+        top = f"0..{num_labels - 1}" if num_labels else "0 and up"
+        raise BreakganError(f"{path}: expected {count} label ids in {top}")
+    return ids.astype(np.int64)
+
+
 @dataclass
 class PackedDataset:
     folder: Path
@@ -33,54 +80,41 @@ class PackedDataset:
     def array(self, resolution: int) -> np.ndarray:
         """packed/{resolution}.npy as a read-only memory map (N, 3, r, r) uint8."""
         if resolution not in self._arrays:
-            path = self.folder / "packed" / f"{resolution}.npy"
-            if not path.is_file():
-                raise BreakganError(f"{path}: packed array missing (re-run `breakgan ingest`)")
-            try:
-                arr = np.load(path, mmap_mode="r")
-            except (OSError, ValueError) as e:
-                raise BreakganError(f"{path}: unreadable packed array ({e})") from None
-            if arr.dtype != np.uint8 or arr.shape[1:] != (3, resolution, resolution) or len(arr) != self.count:
-                raise BreakganError(f"{path}: expected uint8 ({self.count}, 3, {resolution}, {resolution}), "
-                                    f"found {arr.dtype} {arr.shape}")
-            self._arrays[resolution] = arr
+            self._arrays[resolution] = load_packed_array(self.folder, resolution, self.count)
         return self._arrays[resolution]
 
     def label_ids(self) -> np.ndarray:
-        path = self.folder / "packed" / "labels.npy"
-        if not path.is_file():
-            raise BreakganError(f"{path}: labels missing; conditional training needs packed/labels.npy")
-        ids = np.load(path)
-        if ids.shape != (self.count,) or (len(ids) and (ids.min() < 0 or ids.max() >= len(self.labels))):
-            raise BreakganError(f"{path}: expected {self.count} label ids in 0..{len(self.labels) - 1}")
-        return ids.astype(np.int64)
+        ids = load_label_ids(self.folder, self.count, len(self.labels))
+        if ids is None:
+            raise BreakganError(f"{self.folder / 'packed' / 'labels.npy'}: labels missing; conditional training "
+                                f"needs packed/labels.npy")
+        return ids
 
 
 def open_dataset(folder: Path, resolution: int | None = None) -> PackedDataset:
-    """Validate a dataset folder from `breakgan ingest` for training at `resolution` (None = its size)."""
+    """Validate a dataset folder from `breakgan ingest`: its record and its packed array at `resolution`
+    (default: the largest, the frame size)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise BreakganError(f"{folder}: dataset folder not found")
+        raise BreakganError(f"{folder}: no such dataset folder")
     rec_path = folder / RECORD_NAME
     try:
         record = json.loads(rec_path.read_text())
     except FileNotFoundError:
         raise BreakganError(f"{rec_path}: missing; not a dataset from `breakgan ingest`") from None
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BreakganError(f"{rec_path}: unreadable ({e})") from None
-    if record.get("stage") != "ingest":
-        raise BreakganError(f"{rec_path}: stage is {record.get('stage')!r}, expected a dataset from `breakgan ingest`")
+    if not isinstance(record, dict) or record.get("stage") != "ingest":
+        stage = record.get("stage") if isinstance(record, dict) else None
+        raise BreakganError(f"{rec_path}: stage is {stage!r}, expected a dataset from `breakgan ingest`")
     try:
         size, count = int(record["size"]), int(record["count"])
     except (KeyError, TypeError, ValueError):
         raise BreakganError(f"{rec_path}: no valid 'size' and 'count'") from None
     if count <= 0:
         raise BreakganError(f"{folder}: dataset is empty (no kept frames); loosen the ingest filters or add clips")
-    if resolution is not None and resolution > size:
-        raise BreakganError(f"{folder}: frames are {size}px, smaller than the target resolution {resolution}px "
-                            f"(re-ingest with --size {resolution} or train with --resolution {size})")
     data = PackedDataset(folder, size, count, [str(x) for x in record.get("labels", [])], record)
-    data.array(resolution or size)  # fail now, not hours in, if the final array is missing
+    data.array(resolution or size)  # fail now, not hours in, if the frames are missing
     return data
 
 

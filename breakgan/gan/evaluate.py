@@ -1,4 +1,5 @@
-"""SWD of a generator against a dataset's packed frames (what `breakgan metrics` computes).
+"""SWD of a generator against a dataset's packed frames: what `breakgan metrics` computes and what
+training records at its snapshots (on the checkpoint it just wrote), so the two figures agree.
 
 Reals are a seeded random subset of `DATASET/packed/{R}.npy`, read memory-mapped in batches; fakes
 are generated from seeded latents, conditioned (for a conditional generator) on the labels of the
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 
 from breakgan.errors import BreakganError
+from breakgan.gan.data import load_label_ids, load_packed_array
 from breakgan.gan.sampling import generate_images
 from breakgan.gan.swd import PATCH, swd
 
@@ -34,31 +36,9 @@ class RowSubset:
 
 
 def open_packed(dataset: str | Path, resolution: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Memory-mapped `packed/{resolution}.npy` (N, 3, R, R) uint8 and `packed/labels.npy` (or None)."""
-    dataset = Path(dataset)
-    if not dataset.is_dir():
-        raise BreakganError(f"{dataset}: no such dataset folder")
-    path = dataset / "packed" / f"{resolution}.npy"
-    if not path.is_file():
-        have = sorted(int(p.stem) for p in (dataset / "packed").glob("*.npy") if p.stem.isdigit())
-        hint = f" (it has {', '.join(map(str, have))} px)" if have else " (run `breakgan ingest` first)"
-        raise BreakganError(f"{path}: missing: the dataset has no {resolution} px frames{hint}")
-    try:
-        images = np.load(path, mmap_mode="r")
-    except (OSError, ValueError) as e:
-        raise BreakganError(f"{path}: unreadable packed array ({e})") from None
-    if images.ndim != 4 or images.shape[1:] != (3, resolution, resolution) or images.dtype != np.uint8:
-        raise BreakganError(f"{path}: expected uint8 (N, 3, {resolution}, {resolution}), "
-                            f"got {images.dtype} {images.shape}")
-    if len(images) == 0:
-        raise BreakganError(f"{path}: the dataset holds no frames")
-    labels = None
-    label_path = dataset / "packed" / "labels.npy"
-    if label_path.is_file():
-        labels = np.load(label_path)
-        if labels.shape != (len(images),):
-            raise BreakganError(f"{label_path}: {labels.shape[0]} labels for {len(images)} frames")
-    return images, labels
+    """Memory-mapped `packed/{resolution}.npy` (N, 3, R, R) uint8 and the label ids (or None), checked."""
+    images = load_packed_array(dataset, resolution)
+    return images, load_label_ids(dataset, len(images))
 
 
 def swd_against_dataset(G: torch.nn.Module, info: dict, dataset: str | Path, *, num: int = 2048,
