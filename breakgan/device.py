@@ -11,7 +11,7 @@ import re
 from breakgan.errors import BreakganError
 
 DEVICE_NAMES = "auto, cpu, cuda or cuda:N"
-_NAME = re.compile(r"auto|cpu|cuda(:\d{1,3})?")
+_NAME = re.compile(r"auto|cpu|cuda(:[0-9]{1,3})?")
 
 
 def check_device_name(name: str, option: str = "--device") -> str:
