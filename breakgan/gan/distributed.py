@@ -1,9 +1,10 @@
 """Data-parallel helpers for torchrun: process group setup, gradient averaging, weight checks.
 
-Gradients are averaged with one flat all-reduce per network after each backward (as stylegan2-ada
-does) instead of wrapping the networks in DistributedDataParallel: the gradient penalty needs a double
-backward, which DDP's reducer hooks do not support, and progressive growing leaves some parameters
-unused in a step. Every rank takes the same code path, so the set of parameters with gradients
+Gradients are averaged with one flat all-reduce per network after each backward, as StyleGAN3 does,
+instead of wrapping the networks in DistributedDataParallel as stylegan2-ada-pytorch does (it needs a
+custom convolution that skips weight gradients to take R1's double backward under DDP's reducer hooks).
+The flat all-reduce takes the gradient penalty's double backward as is, and progressive growing leaving
+some parameters unused in a step needs no `find_unused_parameters`. Every rank takes the same code path, so the set of parameters with gradients
 matches across ranks.
 """
 
