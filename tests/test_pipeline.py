@@ -266,14 +266,18 @@ def test_cli_run_dry_run_and_errors(tmp_path, capsys):
 
 def test_shipped_recipes_parse():
     """Every recipe in pipelines/ loads against the real CLI (breakgan-512 with its clips set)."""
+    from breakgan.cli import app
+    from breakgan.pipeline.commands import cli_commands
+
+    real = cli_commands(app)
     root = Path(__file__).resolve().parents[1] / "pipelines"
     recipes = sorted(root.glob("*.toml"))
     assert {p.name for p in recipes} >= {"demo.toml", "breakgan-512.toml", "assets.toml"}
     for p in recipes:
-        r = load_recipe(p, parse_sets(["clips=footage/"]) if p.name == "breakgan-512.toml" else {})
+        r = load_recipe(p, parse_sets(["clips=footage/"]) if p.name == "breakgan-512.toml" else {}, commands=real)
         assert r.stages, p
     with pytest.raises(BreakganError, match=r"breakgan-512\.toml.*--set clips="):
-        load_recipe(root / "breakgan-512.toml")
+        load_recipe(root / "breakgan-512.toml", commands=real)
 
 
 def test_out_flag_positional_or_not_passed(tmp_path):

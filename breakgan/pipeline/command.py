@@ -12,7 +12,14 @@ from breakgan.errors import BreakganError
 DEMO_RECIPE = "demo.toml"
 
 
+def _commands(ctx: typer.Context):
+    from breakgan.pipeline.commands import cli_commands
+
+    return cli_commands(ctx.find_root().command)  # the CLI's command table, passed in by the CLI itself
+
+
 def run(
+    ctx: typer.Context,
     recipe: Path = typer.Argument(..., help="Recipe file, e.g. pipelines/demo.toml."),
     set_: List[str] = typer.Option(
         [], "--set", metavar="NAME=VALUE",
@@ -28,8 +35,9 @@ def run(
     from breakgan.pipeline.recipe import load_recipe, parse_sets
     from breakgan.pipeline.runner import run_pipeline
 
-    r = load_recipe(recipe, parse_sets(set_))
-    steps = run_pipeline(r, force=force, dry_run=dry_run)
+    commands = _commands(ctx)
+    r = load_recipe(recipe, parse_sets(set_), commands=commands)
+    steps = run_pipeline(r, force=force, dry_run=dry_run, commands=commands)
     if not dry_run:
         _summary(steps)
 
@@ -47,6 +55,7 @@ def _summary(steps) -> None:
 
 
 def demo(
+    ctx: typer.Context,
     out: Path = typer.Option(Path("renders/demo"), "--out", help="Folder for everything the demo writes."),
     clips: Optional[List[Path]] = typer.Option(
         None, "--clips", metavar="PATH",
@@ -77,7 +86,8 @@ def demo(
         raise BreakganError(f"{recipe_path}: the demo recipe is missing (run breakgan from its source checkout)")
     sets = demo_sets(out=out, clips=clips, seed=seed, bars=bars, preview=preview, kimg=kimg)
     sets.update(parse_sets(set_))
-    recipe = load_recipe(recipe_path, sets)
-    steps = run_pipeline(recipe, force=force, dry_run=dry_run)
+    commands = _commands(ctx)
+    recipe = load_recipe(recipe_path, sets, commands=commands)
+    steps = run_pipeline(recipe, force=force, dry_run=dry_run, commands=commands)
     if not dry_run:
         print_demo_summary(recipe, steps, sets)

@@ -19,12 +19,14 @@ class OptionSpec:
     is_flag: bool = False
 
 
-@functools.lru_cache(maxsize=1)
-def cli_commands() -> dict[str, dict[str, OptionSpec]]:
-    """Every `breakgan` command ("drums train" for sub-commands) -> its option names without dashes."""
-    import typer.main  # typer ships its own click: duck-type its commands and options
+@functools.lru_cache(maxsize=2)
+def cli_commands(root) -> dict[str, dict[str, OptionSpec]]:
+    """Every command of `root` ("drums train" for sub-commands) -> its option names without dashes.
 
-    from breakgan.cli import app
+    `root` is the CLI's command table, passed in by its caller (the typer app, or the click command
+    a running command finds at `ctx.find_root().command`), so the pipeline never imports the CLI.
+    """
+    import typer.main  # typer ships its own click: duck-type its commands and options
 
     found: dict[str, dict[str, OptionSpec]] = {}
 
@@ -45,7 +47,7 @@ def cli_commands() -> dict[str, dict[str, OptionSpec]]:
             for name, sub in cmd.commands.items():
                 walk(sub, prefix + (name,))
 
-    walk(typer.main.get_command(app), ())
+    walk(typer.main.get_command(root) if isinstance(root, typer.Typer) else root, ())
     return found
 
 

@@ -136,12 +136,13 @@ def _stage_lines(text: str) -> list[int]:
     return [i for i, line in enumerate(text.splitlines(), 1) if re.match(r"^\s*\[\[\s*stages\s*\]\]", line)]
 
 
-def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None,
-                commands: dict[str, Any] | None = None) -> Recipe:
+def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None, *,
+                commands: dict[str, Any]) -> Recipe:
     """Read, override (--set), substitute and validate a recipe; errors name the file, line and stage.
 
     `commands` maps a command name ("ingest", "drums train") to its options (names without dashes:
-    a set or dict), or to None to accept any option; it defaults to the breakgan CLI's own commands.
+    a set or dict), or to None to accept any option; `breakgan run` passes the CLI's own table
+    (pipeline.commands.cli_commands(root)), so the pipeline never imports the CLI.
     """
     path = Path(path)
     try:
@@ -154,9 +155,6 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None,
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise BreakganError(f"{path}: not valid TOML: {e}") from None
-    if commands is None:
-        from breakgan.pipeline.commands import cli_commands
-        commands = cli_commands()
     sets = dict(sets or {})
     unknown_top = set(data) - {"pipeline", "vars", "stages"}
     if unknown_top:

@@ -92,9 +92,6 @@ def plan(recipe: Recipe, force: Sequence[str] = (), commands=None) -> list[Step]
 
     Raises BreakganError for a missing input that no earlier stage makes.
     """
-    if commands is None:
-        from breakgan.pipeline.commands import cli_commands
-        commands = cli_commands()
     forced = with_forced(recipe, list(force))
     outs = {s.name: s for s in recipe.stages}
     steps: list[Step] = []
