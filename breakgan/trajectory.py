@@ -11,6 +11,7 @@ vector whether evaluated on a regular frame grid (render) or at arbitrary clock 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Iterable
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from breakgan.errors import BreakganError
 from breakgan.parts import PARTS
+from breakgan.seeds import keyframe_cycle, latents_for_seeds
 
 # Share of a step covered during the attack; the rest settles over the release.
 ATTACK_SHARE = 0.8
@@ -25,6 +27,10 @@ ATTACK_SHARE = 0.8
 PULSE_DIRECTIONS = 8
 # Drift is a sum of slow sinusoids in fixed random directions, periods scaled by these factors.
 DRIFT_PERIODS = (1.0, 1.618, 2.618)
+# (field, min, max) of each Motion number; the option of the same name (--attack-ms, ...) says so.
+MOTION_LIMITS = (("attack_ms", 0.0, 60_000.0), ("release_ms", 0.0, 60_000.0), ("step", -1000.0, 1000.0),
+                 ("pulse", 0.0, 10.0), ("pulse_ms", 0.0, 60_000.0), ("drift", 0.0, 10.0),
+                 ("drift_period_s", 0.01, 3600.0))
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ class Motion:
     pulse_ms: time constant of the pulse's exponential decay, in milliseconds.
     drift: size of a slow walk independent of hits, as a fraction of the latent norm; 0 = off.
     drift_period_s: period of the slowest drift component, in seconds.
-    seed: seed of the pulse and drift directions.
+    seed: the motion seed: pulse and drift directions (`motion_directions`).
     """
 
     attack_ms: float = 60.0
@@ -49,6 +55,18 @@ class Motion:
     drift: float = 0.0
     drift_period_s: float = 8.0
     seed: int = 0
+
+    def __post_init__(self):
+        # Validated here, where both sinks (render, live) build it: a NaN or absurd value would
+        # otherwise turn every latent into NaN (a black video) or spin for ever.
+        for name, lo, hi in MOTION_LIMITS:
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            if not (ok and math.isfinite(value) and lo <= value <= hi):
+                option = "--" + name.replace("_s", "").replace("_", "-")
+                raise BreakganError(f"{option} must be a finite number in {lo:g}..{hi:g}, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise BreakganError(f"motion seed: a seed is a whole number 0 <= s < 2**63, got {self.seed!r}")
 
 
 def ease(t, curve: str = "smoothstep") -> np.ndarray:
@@ -87,22 +105,16 @@ def slerp(a: np.ndarray, b: np.ndarray, t) -> np.ndarray:
 
 
 def keyframes(latent_size: int, count: int, seed: int) -> np.ndarray:
-    """`count` standard-normal latents (count, latent_size) float32 from np.random.default_rng(seed)."""
-    if count < 1:
-        raise BreakganError("need at least one keyframe")
-    return np.random.default_rng(seed).standard_normal((count, latent_size)).astype(np.float32)
+    """The (count, latent_size) float32 keyframes of keyframe seed `seed`: the latents of seeds
+    seed..seed+count-1 (`breakgan.seeds.keyframe_cycle`), as `render --seeds PART=S` and live's
+    `/breakgan/<part>/seed S` give."""
+    return keyframe_cycle(seed, count, latent_size)
 
 
 def keyframes_from_seeds(seeds: Iterable[int], latent_size: int) -> np.ndarray:
-    """One latent per seed, the same `breakgan sample --seeds` draws: torch.Generator().manual_seed(seed)
-    then torch.randn(latent_size). Returns (len(seeds), latent_size) float32."""
-    import torch
-
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise BreakganError("need at least one seed")
-    rows = [torch.randn(latent_size, generator=torch.Generator().manual_seed(s)) for s in seeds]
-    return torch.stack(rows).numpy().astype(np.float32)
+    """One latent per keyframe seed (`breakgan.seeds.latent_for_seed`, as `breakgan sample --seeds`
+    draws): (len(seeds), latent_size) float32."""
+    return latents_for_seeds(seeds, latent_size)
 
 
 def step_progress(dt_s: np.ndarray, attack_s: float, release_s: float) -> np.ndarray:
@@ -152,8 +164,9 @@ def phase(onsets: np.ndarray, times: np.ndarray, motion: Motion) -> np.ndarray:
     return out
 
 
-def _offsets_rng(motion: Motion, latent_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng([abs(int(motion.seed)), 0x70A5E])
+def motion_directions(motion_seed: int, latent_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The motion seed's rule: pulse directions, drift directions and drift phases (render and live)."""
+    rng = np.random.default_rng([int(motion_seed), 0x70A5E])
     pulse_dirs = rng.standard_normal((PULSE_DIRECTIONS, latent_size))
     drift_dirs = rng.standard_normal((len(DRIFT_PERIODS), latent_size))
     drift_phase = rng.uniform(0.0, 2.0 * np.pi, len(DRIFT_PERIODS))
@@ -189,7 +202,7 @@ def latent_path(onsets: np.ndarray, keys: np.ndarray, times: np.ndarray, motion:
     wb = np.where(safe, np.sin(frac * omega) / so_safe, frac)
     columns: list[tuple[np.ndarray, np.ndarray]] = []  # extra dense weight blocks (F, m) for extra basis rows
     if motion.pulse or motion.drift:
-        pulse_dirs, drift_dirs, drift_phase = _offsets_rng(motion, D)
+        pulse_dirs, drift_dirs, drift_phase = motion_directions(motion.seed, D)
         if motion.pulse and len(onsets):
             last = np.searchsorted(onsets[:, 0], times, side="right") - 1
             ok = last >= 0

@@ -21,6 +21,7 @@ from breakgan.live.pattern import Pattern, Segment, next_group
 from breakgan.live.player import LiveOptions, Player, Regenerator
 from breakgan.live.scheduler import wait_until
 from breakgan.parts import PARTS
+from breakgan.seeds import part_keyframe_seed
 from breakgan.timeline import timeline_from_onsets
 from breakgan.trajectory import keyframes, latent_path, part_motion
 
@@ -184,7 +185,7 @@ def test_live_latent_equals_render_path_and_continues_over_the_loop():
     player = Player(tl, clock, lambda d: None, opts, sleep=vt.sleep, log=lambda m: None)
     player._start()
     origin = player._segment.origin
-    keys = keyframes(16, 5, opts.seed + PARTS.index("snare"))
+    keys = keyframes(16, 5, part_keyframe_seed(opts.seed, "snare", 5))
     for beats in (0.3, 1.1, 2.75):
         got = _decode(player._control_messages(origin + beats))
         want = latent_path(tl.onsets("snare"), keys, np.array([beats * 0.5]), part_motion(opts.motion, "snare"))[0]
@@ -208,7 +209,7 @@ def test_looped_latent_equals_the_path_of_the_unrolled_pattern():
     origin = player._segment.origin
     on = tl.onsets("hihat_closed")
     unrolled = np.concatenate([on + [[k * tl.duration, 0.0]] for k in range(5)])
-    keys = keyframes(12, 5, opts.seed + PARTS.index("hihat_closed"))
+    keys = keyframes(12, 5, part_keyframe_seed(opts.seed, "hihat_closed", 5))
     for beats in (16.01, 17.3, 19.99):
         got = _decode(player._control_messages(origin + beats))
         want = latent_path(unrolled, keys, np.array([beats * 0.5]), part_motion(opts.motion, "hihat_closed"))[0]

@@ -121,9 +121,12 @@ def test_same_options_same_video(tmp_path, drums):
     kw = dict(drums=drums, size=(64, 32), fps=10, show_progress=False, motion=Motion(pulse=0.3, drift=0.2))
     a = decode(render_video(tmp_path / "a", (TinyG(), {"latent_size": LATENT}), **kw), (64, 32))
     b = decode(render_video(tmp_path / "b", (TinyG(), {"latent_size": LATENT}), **kw), (64, 32))
-    c = decode(render_video(tmp_path / "c", (TinyG(), {"latent_size": LATENT}), random_seed=5, **kw), (64, 32))
+    c = decode(render_video(tmp_path / "c", (TinyG(), {"latent_size": LATENT}), keyframe_seed=5, **kw), (64, 32))
+    kw["motion"] = Motion(pulse=0.3, drift=0.2, seed=5)
+    d = decode(render_video(tmp_path / "d", (TinyG(), {"latent_size": LATENT}), **kw), (64, 32))
     assert np.array_equal(a, b)
     assert np.abs(a.astype(int) - c).mean() > 5
+    assert np.abs(a.astype(int) - d).mean() > 5  # the motion seed alone changes pulse and drift
 
 
 @pytest.mark.parametrize("layout,extra", [("solo", {"part": "snare"}), ("pip", {}),

@@ -62,15 +62,17 @@ def test_compose_places_tiles_and_blends():
 
 def test_seed_spec_and_keys():
     assert parse_seed_spec("kick=3,snare=7:8:9") == {"kick": [3], "snare": [7, 8, 9]}
-    for bad in ("kick", "cowbell=3", "kick=x"):
+    for bad in ("kick", "cowbell=3", "kick=x", "kick=-1", f"kick={2**63}", f"kick={2**70}", "kick=1.5",
+                "kick=" + ":".join(["1"] * 1025)):
         with pytest.raises(BreakganError, match="--seeds"):
             parse_seed_spec(bad)
-    keys = part_keys(("kick", "snare", "ride"), 6, 4, seeds={"kick": [3], "snare": [7, 8]}, random_seed=1)
+    assert parse_seed_spec(f"kick={2**63 - 1}") == {"kick": [2**63 - 1]}
+    keys = part_keys(("kick", "snare", "ride"), 6, 4, seeds={"kick": [3], "snare": [7, 8]}, keyframe_seed=1)
     np.testing.assert_array_equal(keys["kick"], keyframes_from_seeds([3, 4, 5, 6], 6))
     assert keys["snare"].shape == (2, 6) and keys["ride"].shape == (4, 6)
-    again = part_keys(("ride",), 6, 4, random_seed=1)["ride"]
+    again = part_keys(("ride",), 6, 4, keyframe_seed=1)["ride"]
     np.testing.assert_array_equal(keys["ride"], again)
-    assert not np.allclose(again, part_keys(("ride",), 6, 4, random_seed=2)["ride"])
+    assert not np.allclose(again, part_keys(("ride",), 6, 4, keyframe_seed=2)["ride"])
     assert parse_class_spec("kick=1,snare=b", ["a", "b"]) == {"kick": 1, "snare": 1}
 
 
@@ -93,16 +95,21 @@ def test_favourites_formats(tmp_path):
 
 def test_size_and_preview():
     assert parse_size("1280x720") == (1280, 720)
-    for bad in ("1280", "1281x720", "8x8"):
+    assert parse_size("4096x16") == (4096, 16)
+    for bad in ("1280", "1281x720", "8x8", "99998x99998", "16x99998", "8192x8192", "4098x16", "-16x16",
+                "16x16x16", "1e3x16", ""):
         with pytest.raises(BreakganError, match="--size"):
             parse_size(bad)
     assert preview_settings((1280, 720), 30) == ((320, 180), 15)
     assert preview_settings((200, 100), 12) == ((200, 100), 12)
 
 
-def test_random_keys_match_live_convention():
+def test_default_keys_are_blocks_of_seeds_per_part():
+    """Without --seeds, part i (drum-part order) cycles through seeds N+i*K..N+i*K+K-1: no two parts
+    share a keyframe, and `sample --seeds N-...` shows them all."""
     from breakgan.parts import PARTS
-    from breakgan.trajectory import keyframes
 
-    keys = part_keys(("snare",), 6, 4, random_seed=10)
-    np.testing.assert_array_equal(keys["snare"], keyframes(6, 4, 10 + PARTS.index("snare")))
+    keys = part_keys(("snare", "kick"), 6, 4, keyframe_seed=10)
+    np.testing.assert_array_equal(keys["kick"], keyframes_from_seeds([10, 11, 12, 13], 6))
+    first = 10 + 4 * PARTS.index("snare")
+    np.testing.assert_array_equal(keys["snare"], keyframes_from_seeds(range(first, first + 4), 6))

@@ -7,8 +7,8 @@ full disk never leaves a half checkpoint where the run's `latest` pointer can se
 
 from __future__ import annotations
 
-import contextlib
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -24,6 +24,12 @@ CHECKPOINT_FORMAT = "breakgan-checkpoint"
 GENERATOR_FORMAT = "breakgan-generator"
 CHECKPOINT_DIR = "checkpoints"
 LATEST = "latest.json"
+MAX_POINTER_BYTES = 64 * 1024  # latest.json is a few dozen bytes
+# Sane ranges for the numbers that size the network, checked before anything is built: a file asking
+# for a 2**40-wide layer is refused instead of allocated. (PGGAN at 1024 px uses 512 / 8192 / 512.)
+NET_LIMITS = {"resolution": (4, 1024), "latent_size": (1, 2048), "fmap_base": (1, 1 << 16),
+              "fmap_max": (1, 2048), "fmap_min": (1, 2048), "num_classes": (0, 4096), "mbstd_group": (1, 256)}
+MAX_LABELS, MAX_LABEL_CHARS = 4096, 200
 
 
 def checkpoint_name(images_shown: int) -> str:
@@ -54,7 +60,10 @@ def write_checkpoint(run: Path, images_shown: int, tensors: dict[str, torch.Tens
         write_json_atomic(folder / LATEST, {"file": path.name, "images_shown": images_shown,
                                             "kimg": images_shown / 1000})
     except OSError as e:
-        previous = latest_checkpoint(run, required=False)
+        try:
+            previous = latest_checkpoint(run, required=False)
+        except BreakganError:
+            previous = None
         kept = f"; the previous checkpoint {previous} is kept" if previous else ""
         raise BreakganError(f"{path}: cannot write checkpoint ({e.strerror or e}){kept}") from None
     old = sorted(folder.glob("ckpt-*.safetensors"))
@@ -65,13 +74,15 @@ def write_checkpoint(run: Path, images_shown: int, tensors: dict[str, torch.Tens
 
 
 def latest_checkpoint(run: Path, required: bool = True) -> Path | None:
-    """The checkpoint RUN/checkpoints/latest.json names, else the newest ckpt-*.safetensors."""
+    """The checkpoint RUN/checkpoints/latest.json names, else (no latest.json) the newest ckpt-*.safetensors.
+
+    latest.json's `file` must name a file inside RUN/checkpoints (after following symlinks): a
+    pointer elsewhere (`../../etc/passwd`, an absolute path) is refused with one line.
+    """
     folder = Path(run) / CHECKPOINT_DIR
     pointer = folder / LATEST
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        path = folder / json.loads(pointer.read_text())["file"]
-        if path.is_file():
-            return path
+    if pointer.exists() or pointer.is_symlink():
+        return _follow_pointer(pointer, folder)
     found = sorted(folder.glob("ckpt-*.safetensors"))
     if found:
         return found[-1]
@@ -80,8 +91,32 @@ def latest_checkpoint(run: Path, required: bool = True) -> Path | None:
     return None
 
 
+def _follow_pointer(pointer: Path, folder: Path) -> Path:
+    try:
+        if pointer.stat().st_size > MAX_POINTER_BYTES:
+            raise BreakganError(f"{pointer}: larger than {MAX_POINTER_BYTES // 1024} KB; not a checkpoint pointer")
+        data = json.loads(pointer.read_bytes().decode("utf-8"))
+    except OSError as e:
+        raise BreakganError(f"{pointer}: cannot read ({e.strerror or e})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise BreakganError(f"{pointer}: not valid JSON (delete it to use the newest checkpoint)") from None
+    name = data.get("file") if isinstance(data, dict) else None
+    if not isinstance(name, str) or not name or "\0" in name:
+        raise BreakganError(f"{pointer}: expected {{\"file\": \"ckpt-....safetensors\"}}")
+    try:
+        home = folder.resolve(strict=True)
+        target = (folder / name).resolve()
+    except (OSError, RuntimeError, ValueError) as e:
+        raise BreakganError(f"{pointer}: cannot resolve {name[:80]!r} ({e})") from None
+    if not target.is_relative_to(home) or target == home:
+        raise BreakganError(f"{pointer}: 'file' {name[:80]!r} points outside {folder}")
+    if not target.is_file():
+        raise BreakganError(f"{pointer}: names {name[:80]!r}, which is not a file in {folder}")
+    return target
+
+
 def read_checkpoint(path: Path, prefixes: tuple[str, ...] | None = None) -> tuple[dict[str, torch.Tensor], dict]:
-    """Tensors (only those under `prefixes`, if given) and the JSON metadata of a breakgan file."""
+    """Tensors (only those under `prefixes`, if given) and the JSON metadata (a dict) of a breakgan file."""
     path = Path(path)
     if not path.is_file():
         raise BreakganError(f"{path}: no such checkpoint file")
@@ -90,14 +125,28 @@ def read_checkpoint(path: Path, prefixes: tuple[str, ...] | None = None) -> tupl
             raw = f.metadata() or {}
             if raw.get("format") not in (CHECKPOINT_FORMAT, GENERATOR_FORMAT):
                 raise BreakganError(f"{path}: not a breakgan checkpoint or generator file")
-            meta = json.loads(raw["breakgan"])
+            meta = _metadata(raw.get("breakgan"), path)
             tensors = {k: f.get_tensor(k) for k in f.keys()
                        if prefixes is None or k.startswith(prefixes)}
     except BreakganError:
         raise
     except Exception as e:  # safetensors raises its own error types for corrupt headers
-        raise BreakganError(f"{path}: not a readable breakgan checkpoint ({e})") from None
+        raise BreakganError(f"{path}: not a readable breakgan checkpoint ({str(e)[:200]})") from None
     return tensors, meta
+
+
+def _metadata(text, path: Path) -> dict:
+    if not isinstance(text, str):
+        raise BreakganError(f"{path}: metadata has no 'breakgan' entry")
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise BreakganError(f"{path}: metadata is not valid JSON ({e})") from None
+    except RecursionError:
+        raise BreakganError(f"{path}: metadata JSON is nested too deeply") from None
+    if not isinstance(meta, dict):
+        raise BreakganError(f"{path}: metadata must be a JSON object, got a {type(meta).__name__}")
+    return meta
 
 
 def resolve(path: Path) -> Path:
@@ -119,9 +168,8 @@ def prefixed(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Ten
     return {prefix + k: v for k, v in state.items()}
 
 
-def load_state_checked(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Path, what: str) -> None:
-    """load_state_dict that reports an architecture mismatch as a one-line user error."""
-    own = module.state_dict()
+def check_state(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], path: Path, what: str) -> None:
+    """Names and shapes of `state` against a module's own state dict (which may live on the meta device)."""
     missing = sorted(set(own) - set(state))
     extra = sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
@@ -129,7 +177,19 @@ def load_state_checked(module: torch.nn.Module, state: dict[str, torch.Tensor], 
         detail = (f"missing {missing[:2]}" if missing else f"unexpected {extra[:2]}" if extra
                   else f"shape of {wrong[0]} is {tuple(state[wrong[0]].shape)}, expected {tuple(own[wrong[0]].shape)}")
         raise BreakganError(f"{path}: {what} does not match the architecture ({detail})")
+
+
+def load_state_checked(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Path, what: str) -> None:
+    """load_state_dict that reports an architecture mismatch as a one-line user error."""
+    check_state(module.state_dict(), state, path, what)
     module.load_state_dict(state)
+
+
+def check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
+    """NaN or infinite weights make a black video without an error: refuse them where they are read."""
+    for name, t in state.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise BreakganError(f"{path}: tensor {name[:80]} holds NaN or infinite weights")
 
 
 def optimizer_tensors(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict]:
@@ -164,15 +224,65 @@ def load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
                     st[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
+def _whole(meta: dict, key: str, path: Path, lo: int, hi: int, default=None, where: str = "") -> int:
+    value = meta.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise BreakganError(f"{path}: metadata {where}{key} must be a whole number in {lo}..{hi}, "
+                            f"got {str(value)[:40]!r}")
+    return value
+
+
+def _number(meta: dict, key: str, path: Path, lo: float, hi: float, default: float) -> float:
+    value = meta.get(key, default)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or not lo <= value <= hi:
+        raise BreakganError(f"{path}: metadata {key} must be a finite number in {lo:g}..{hi:g}, "
+                            f"got {str(value)[:40]!r}")
+    return float(value)
+
+
+def net_config(meta: dict, path: Path) -> NetConfig:
+    """The generator's architecture from a file's metadata, every number inside NET_LIMITS."""
+    net = meta.get("net")
+    if not isinstance(net, dict):
+        raise BreakganError(f"{path}: metadata has no network config ('net' object)")
+    fields = NetConfig.__dataclass_fields__
+    values = {k: _whole(net, k, path, lo, hi, fields[k].default, "net.") for k, (lo, hi) in NET_LIMITS.items()}
+    r = values["resolution"]
+    if r & (r - 1):
+        raise BreakganError(f"{path}: metadata net.resolution must be a power of two in 4..1024, got {r}")
+    if values["fmap_min"] > values["fmap_max"]:
+        raise BreakganError(f"{path}: metadata net.fmap_min ({values['fmap_min']}) exceeds net.fmap_max "
+                            f"({values['fmap_max']})")
+    return NetConfig(**values)
+
+
+def generator_info(meta: dict, path: Path) -> tuple[NetConfig, dict]:
+    """Validate a generator's metadata once, where it is read: (config, its level/alpha/kimg/labels)."""
+    config = net_config(meta, path)
+    labels = meta.get("labels", [])
+    if (not isinstance(labels, list) or len(labels) > MAX_LABELS
+            or not all(isinstance(x, str) and len(x) <= MAX_LABEL_CHARS for x in labels)):
+        raise BreakganError(f"{path}: metadata labels must be a list of at most {MAX_LABELS} names")
+    return config, {
+        "level": _whole(meta, "level", path, 0, config.levels - 1, config.levels - 1),
+        "alpha": _number(meta, "alpha", path, 0.0, 1.0, 1.0),
+        "kimg": _number(meta, "kimg", path, 0.0, 1e9, 0.0),
+        "labels": list(labels),
+    }
+
+
 def _generator_from(tensors: dict, meta: dict, path: Path, prefix: str, device) -> tuple[Generator, dict]:
-    try:
-        config = NetConfig.from_dict(meta["net"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise BreakganError(f"{path}: checkpoint has no valid network config ({e})") from None
+    config, extra = generator_info(meta, path)
+    state = sub_state(tensors, prefix)
+    with torch.device("meta"):  # shapes only: nothing is allocated until the file is known to match
+        skeleton = Generator(config)
+    check_state(skeleton.state_dict(), state, path, "generator")
+    check_finite(state, path)
     G = Generator(config)
-    load_state_checked(G, sub_state(tensors, prefix), path, "generator")
-    G.level = int(meta.get("level", config.levels - 1))
-    G.alpha = float(meta.get("alpha", 1.0))
+    G.load_state_dict(state)
+    G.level = extra["level"]
+    G.alpha = extra["alpha"]
     G.clamp = True
     G.eval().requires_grad_(False)
     G.to(device)
@@ -180,8 +290,8 @@ def _generator_from(tensors: dict, meta: dict, path: Path, prefix: str, device) 
         "latent_size": config.latent_size,
         "resolution": G.resolution,
         "num_classes": config.num_classes,
-        "labels": list(meta.get("labels", [])),
-        "kimg": float(meta.get("kimg", 0.0)),
+        "labels": extra["labels"],
+        "kimg": extra["kimg"],
         "alpha": G.alpha,
         "net": config.to_dict(),
         "path": str(path),

@@ -1,9 +1,9 @@
 """Images from a trained generator: one latent per seed, grids, slerp interpolation strips.
 
-The latent for a seed is `torch.randn(latent_size)` from `torch.Generator().manual_seed(seed)`, the
-rule `breakgan.trajectory.keyframes_from_seeds` uses too, so a seed picked here is the same keyframe
-in render and live. Images are generated one per forward pass by default, so a seed's image does not
-depend on which other seeds are drawn with it (batched convolutions may round differently).
+A seed's latent is `breakgan.seeds.latent_for_seed`, the one rule render and live use too, so a seed
+picked here is the same keyframe everywhere. Images are generated one per forward pass by default, so
+a seed's image does not depend on which other seeds are drawn with it (batched convolutions may round
+differently).
 """
 
 from __future__ import annotations
@@ -17,58 +17,48 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from breakgan import seeds as seed_rules
 from breakgan.errors import BreakganError
+from breakgan.seeds import parse_seed
 from breakgan.stage import atomic_file
 
 MAX_SEEDS = 4096  # a typo like 0-100000 should fail fast, not fill the disk
-MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed accepts up to 2**64-1; keep to the signed range
+MAX_SEED = seed_rules.SEED_LIMIT - 1
 
 
 def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
-    """'0-15' or '3,7,9-11' -> [3, 7, 9, 10, 11]: comma-separated seeds and inclusive ranges, in order."""
+    """'0-15' or '3,7,9-11' -> [3, 7, 9, 10, 11]: comma-separated seeds and inclusive ranges, in order.
+
+    Each seed follows the one seed rule (`breakgan.seeds.parse_seed`: 0 <= s < 2**63).
+    """
     if text is None or not str(text).strip():
         raise BreakganError(f"{option}: give seeds like 0-15 or 3,7,9-11")
     seeds: list[int] = []
     for part in str(text).split(","):
         part = part.strip()
-        m = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
-        if not m:
-            raise BreakganError(f"{option} {text!r}: {part!r} is not a seed (a whole number >= 0) or a range A-B")
-        lo = int(m.group(1))
-        hi = int(m.group(2)) if m.group(2) is not None else lo
+        m = re.fullmatch(r"([^-]*?)\s*(?:-\s*([^-]*))?", part)
+        try:
+            lo = parse_seed(m.group(1), option)
+            hi = parse_seed(m.group(2), option) if m.group(2) is not None else lo
+        except (AttributeError, BreakganError):  # AttributeError: no match
+            raise BreakganError(f"{option} {text!r:.60}: {part!r:.40} is not a seed (a whole number "
+                                f"0 <= s < 2**63) or a range A-B") from None
         if hi < lo:
-            raise BreakganError(f"{option} {text!r}: range {part!r} ends before it starts")
-        if hi > MAX_SEED:
-            raise BreakganError(f"{option} {text!r}: seeds must be below 2**63")
+            raise BreakganError(f"{option} {text!r:.60}: range {part!r} ends before it starts")
         if len(seeds) + hi - lo + 1 > MAX_SEEDS:
-            raise BreakganError(f"{option} {text!r}: more than {MAX_SEEDS} seeds")
+            raise BreakganError(f"{option} {text!r:.60}: more than {MAX_SEEDS} seeds")
         seeds.extend(range(lo, hi + 1))
     return seeds
 
 
 def latent_for_seed(seed: int, latent_size: int, truncation: float | None = None) -> torch.Tensor:
-    """The latent (latent_size,) float32 for a seed.
-
-    With `truncation` t, entries with |z| > t are redrawn from the same generator until all lie
-    inside (a truncated normal: trades variety for typical images). Scaling z would do nothing
-    here: the PGGAN generator pixel-normalises its input.
-    """
-    if truncation is not None and truncation <= 0:
-        raise BreakganError(f"--truncation must be > 0, got {truncation}")
-    gen = torch.Generator().manual_seed(int(seed))
-    z = torch.randn(latent_size, generator=gen)
-    if truncation is not None:
-        while True:
-            bad = z.abs() > truncation
-            if not bad.any():
-                break
-            z[bad] = torch.randn(int(bad.sum()), generator=gen)
-    return z
+    """`breakgan.seeds.latent_for_seed` as a torch tensor (latent_size,) float32."""
+    return torch.from_numpy(seed_rules.latent_for_seed(seed, latent_size, truncation))
 
 
 def latents_for_seeds(seeds: Iterable[int], latent_size: int, truncation: float | None = None) -> torch.Tensor:
     """(len(seeds), latent_size) float32, one `latent_for_seed` row per seed."""
-    return torch.stack([latent_for_seed(s, latent_size, truncation) for s in seeds])
+    return torch.from_numpy(seed_rules.latents_for_seeds(seeds, latent_size, truncation))
 
 
 def slerp_latents(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
@@ -82,10 +72,15 @@ def slerp_latents(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
     return torch.from_numpy(path.astype(np.float32))
 
 
+def quantize(images: torch.Tensor) -> torch.Tensor:
+    """Generator output in [-1, 1] -> uint8 of the same shape and device: the one pixel rule of
+    sample, render and live, so a latent gives the same bytes in each."""
+    return ((images.detach().float() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """Generator output (B, 3, H, W) in [-1, 1] -> uint8 (B, H, W, 3)."""
-    x = ((images.detach().float().cpu() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
-    return x.permute(0, 2, 3, 1).contiguous().numpy()
+    return quantize(images).cpu().permute(0, 2, 3, 1).contiguous().numpy()
 
 
 def generate_images(G: torch.nn.Module, z: torch.Tensor, *, labels: torch.Tensor | None = None,

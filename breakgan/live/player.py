@@ -25,6 +25,7 @@ from breakgan.live.osc_in import Control, RateLimitedLog
 from breakgan.live.pattern import EPS, EventGroup, Pattern, Segment, next_group
 from breakgan.live.scheduler import DEFAULT_SPIN_S, Lateness, ordinary_priority, wait_until
 from breakgan.parts import PARTS
+from breakgan.seeds import part_keyframe_seed
 from breakgan.timeline import Timeline, envelope, timeline_from_onsets
 from breakgan.trajectory import Motion, keyframes, latent_path, part_motion, phase
 
@@ -168,7 +169,7 @@ class Player:
         self.regenerator = regenerator or Regenerator(None)
         self.pattern = Pattern.from_timeline(timeline, clock.tempo())
         self.state = LiveState(temperature=options.temperature, random_seed=options.seed,
-                               seeds={p: options.seed + i for i, p in enumerate(PARTS)})
+                               seeds={p: part_keyframe_seed(options.seed, p, options.keys) for p in PARTS})
         self.keys = {p: keyframes(options.latent_size, options.keys, self.state.seeds[p]) for p in options.parts}
         self.motions = {p: part_motion(options.motion, p) for p in PARTS}
         self.lateness = Lateness()         # all bundles: sent minus scheduled send time (s)
@@ -289,8 +290,8 @@ class Player:
                 self.keys[c.part] = keyframes(self.opt.latent_size, self.opt.keys, int(c.value))
         elif c.name == "reseed":
             s.random_seed = int(c.value)
-            for i, p in enumerate(PARTS):
-                s.seeds[p] = int(c.value) + i
+            for p in PARTS:
+                s.seeds[p] = part_keyframe_seed(int(c.value), p, self.opt.keys)
                 if p in self.keys:
                     self.keys[p] = keyframes(self.opt.latent_size, self.opt.keys, s.seeds[p])
         elif c.name == "temperature":

@@ -44,8 +44,9 @@ def resolve_device(device: str = "auto"):
 
 def to_tiles(images, size: tuple[int, int]):
     """(B, 3, R, R) in [-1, 1] -> (B, h, w, 3) uint8 covering w x h (scaled, centre-cropped), same device."""
-    import torch
     import torch.nn.functional as F
+
+    from breakgan.gan.sampling import quantize
 
     w, h = size
     R_h, R_w = images.shape[-2:]
@@ -56,8 +57,7 @@ def to_tiles(images, size: tuple[int, int]):
         x = F.interpolate(x, size=(sh, sw), mode="bilinear", align_corners=False, antialias=scale < 1)
     top, left = (sh - h) // 2, (sw - w) // 2
     x = x[:, :, top:top + h, left:left + w]
-    x = ((x + 1.0) * 127.5 + 0.5).clamp_(0, 255).to(torch.uint8)
-    return x.permute(0, 2, 3, 1)
+    return quantize(x).permute(0, 2, 3, 1)
 
 
 class GeneratedFrames:

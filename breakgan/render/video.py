@@ -18,6 +18,9 @@ from breakgan.errors import BreakganError
 from breakgan.parts import PARTS
 from breakgan.render.keys import part_keys, read_favourites
 from breakgan.render.layout import FOOTAGE, compose, cover_filters, make_layout
+from breakgan.render.options import check_batch, check_footage_start, check_fps, check_keys, check_size
+from breakgan.render.options import parse_size  # noqa: F401  (its old home: benchmarks import it from here)
+from breakgan.seeds import check_seed
 from breakgan.stage import make_record, output_dir, write_record
 from breakgan.timeline import (Timeline, envelope, frame_count, frame_times, timeline_from_audio,
                                timeline_from_drums)
@@ -26,17 +29,6 @@ from breakgan.trajectory import Motion
 VIDEO_NAME = "render.mp4"
 PREVIEW_LONG_SIDE = 320  # pixels
 PREVIEW_MAX_FPS = 15.0
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'1280x720' -> (1280, 720); both even (yuv420p needs it)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise BreakganError(f"--size must look like 1280x720, got {text!r}") from None
-    if w < 16 or h < 16 or w % 2 or h % 2:
-        raise BreakganError(f"--size {text}: width and height must be even and at least 16")
-    return w, h
 
 
 def preview_settings(size: tuple[int, int], fps: float) -> tuple[tuple[int, int], float]:
@@ -126,7 +118,7 @@ def render_video(
     size: tuple[int, int] = (1280, 720),
     fps: float = 30.0,
     seeds: dict[str, list[int]] | None = None,
-    random_seed: int = 0,
+    keyframe_seed: int = 0,
     favourites: str | Path | None = None,
     keys_per_part: int = 8,
     motion: Motion = Motion(),
@@ -144,19 +136,23 @@ def render_video(
     generator: run folder / checkpoint / exported generator path, a (G, info) pair, or a callable
     G(z) -> (B, 3, R, R) in [-1, 1] with `latent_size`. drums: a drums folder (onsets.json, mix.wav);
     audio: any song (onsets by analysis). size (w, h) pixels and fps are independent of G's resolution.
+    seeds: keyframe seeds per part; keyframe_seed: the base seed of the other parts' keyframes;
+    motion.seed: the motion seed (pulse and drift). Limits: render.options.
     """
     from breakgan.render.frames import GeneratedFrames, PartStream, resolve_device
 
     out = Path(out)
     if out.suffix.lower() in (".mp4", ".mov", ".mkv"):
         raise BreakganError(f"{out}: --out names a folder (render.mp4 and breakgan.json go inside)")
-    if fps <= 0 or fps > 240:
-        raise BreakganError(f"--fps must be in (0, 240], got {fps}")
+    size, fps = check_size(size), check_fps(fps)
+    keys_per_part, batch = check_keys(keys_per_part), check_batch(batch)
+    keyframe_seed = check_seed(keyframe_seed, "--keyframe-seed")
+    footage_start = check_footage_start(footage_start)
+    if not isinstance(motion, Motion):
+        raise BreakganError(f"motion must be a trajectory.Motion, got {type(motion).__name__}")
     if preview:
         size, fps = preview_settings(size, fps)
     width, height = size
-    if width % 2 or height % 2:
-        raise BreakganError(f"--size {width}x{height}: width and height must be even")
 
     timeline, sound = _timeline(drums, audio, candidate)
     selected = _select_parts(timeline, parts, layout, part)
@@ -182,7 +178,7 @@ def render_video(
 
         G = G.to(dev, memory_format=torch.channels_last)
     fav = read_favourites(favourites, D) if favourites else None
-    keys = part_keys(lay.parts, D, keys_per_part, seeds=seeds, random_seed=random_seed, favourites=fav)
+    keys = part_keys(lay.parts, D, keys_per_part, seeds=seeds, keyframe_seed=keyframe_seed, favourites=fav)
     n_classes = int(ginfo.get("num_classes") or 0)
     labels = {}
     if n_classes:
@@ -201,7 +197,7 @@ def render_video(
 
     options = {
         "layout": layout, "part": part, "parts": list(lay.parts), "size": f"{width}x{height}", "fps": fps,
-        "seeds": seeds or {}, "random_seed": random_seed, "favourites": favourites,
+        "seeds": seeds or {}, "keyframe_seed": keyframe_seed, "motion_seed": motion.seed, "favourites": favourites,
         "keys_per_part": keys_per_part, "motion": vars(motion), "blend_envelope": blend_envelope,
         "classes": labels, "batch": batch, "preview": preview, "candidate": candidate,
         "footage_start": footage_start,
