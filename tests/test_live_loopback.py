@@ -198,3 +198,22 @@ def test_cli_takes_the_latent_size_from_a_generator(receiver, tmp_path):
     assert result.exit_code == 0, result.output
     latents = [p for _, a, p in settle(receiver) if a == "/breakgan/kick/latent"]
     assert latents and all(len(p) == 24 for p in latents)
+
+
+def test_cli_sends_every_loop_marker_of_a_drums_command_pattern(receiver, tmp_path):
+    """Issue 11 repro through both commands: a 4-bar pattern at 110 bpm (its onsets.json length is
+    16.0000005 beats) played for 8 bars sends /loop 0 and 1, on bars 0 and 4, and every bar line."""
+    drums = tmp_path / "D"
+    result = CliRunner().invoke(app, ["drums", "--seed-pattern", "kick: x.....x...x.....; snare: ....x.......x...",
+                                      "--tempo", "110", "--bars", "4", "--random-seed", "5", "--out", str(drums)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((drums / "cand-01" / "onsets.json").read_text())["duration"] == 8.727273
+    result = CliRunner().invoke(app, ["live", "--drums", str(drums), "--port", str(receiver.port), "--tempo", "480",
+                                      "--bars", "8", "--latent-dims", "0", "--parts", "kick"])
+    assert result.exit_code == 0, result.output
+    msgs = settle(receiver)
+    loops = [(t, p[0]) for t, a, p in msgs if a == "/breakgan/loop"]
+    bars = {p[0]: t for t, a, p in msgs if a == "/breakgan/bar"}
+    assert [n for _, n in loops] == [0, 1]
+    assert sorted(bars) == list(range(8))
+    assert loops[0][0] == bars[0] and loops[1][0] == bars[4]  # same bundle timetag as the bar line

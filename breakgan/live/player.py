@@ -332,7 +332,7 @@ class Player:
             return
         if self._segment is not None:
             bpb = self.pattern.beats_per_bar
-            swap_at = (math.floor(self._cursor / bpb + EPS) + 1) * bpb  # the next bar line
+            swap_at = (math.floor((self._cursor + EPS) / bpb) + 1) * bpb  # the next bar line
             self._swap = (float(swap_at), new)
             self.log(f"new pattern ready: starts at bar {swap_at // bpb}")
 
@@ -405,12 +405,12 @@ class Player:
             self.sleep(0.02)
             return True
         group = next_group(self._segment, self._cursor, self.pattern.beats_per_bar,
-                           self._swap[0] if self._swap else None)
+                           self._swap[0] if self._swap else None, self._end)
         if group.swap:
             self._install_swap()
-            group = next_group(self._segment, self._cursor, self.pattern.beats_per_bar)
-        at_end = group.position >= self._end - EPS
-        t_event = self.clock.time_at_beat(self._end if at_end else group.position)
+            group = next_group(self._segment, self._cursor, self.pattern.beats_per_bar, None, self._end)
+        at_end = group.end
+        t_event = self.clock.time_at_beat(group.position)
         t_ctrl = self._t0 + self._k / self.opt.rate
         now = self.clock.now()
         if t_ctrl < now - SKIP_AFTER_S:
