@@ -106,9 +106,10 @@ def _serve(generator: str, device: str, host: str, port: int, latents: mp.Queue,
 
     ordinary_priority()
     torch.set_num_threads(1)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
+        from breakgan.device import resolve_device
+
+        device = resolve_device(device, "--preview-device")
         G, info = load_generator(generator, device)
         frames = _Frames()
         server = ThreadingHTTPServer((host, port), _handler(frames))
@@ -142,6 +143,9 @@ class Preview:
 
     def __init__(self, generator: str | Path, *, port: int = 8090, host: str = "127.0.0.1", device: str = "cpu",
                  fps: float = 25.0):
+        from breakgan.device import check_device_name
+
+        check_device_name(device, "--preview-device")  # before a process starts; the child resolves it
         ctx = mp.get_context("spawn")
         self._latents: mp.Queue = ctx.Queue(maxsize=2)
         parent, child = ctx.Pipe()
