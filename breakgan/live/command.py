@@ -41,7 +41,8 @@ def live(
                                              help="GAN run, checkpoint or exported generator: takes the "
                                                   "latent size from it."),
     keys: int = typer.Option(8, "--keys", min=1, help="Keyframes per part the latent cycles through."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Keyframe seed (part i uses seed + i) and DrumsRNN seed."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Keyframe seed N (part i cycles through seeds "
+                              "N+i*keys onwards, as render --keyframe-seed) and DrumsRNN seed."),
     attack_ms: float = typer.Option(60.0, "--attack-ms", min=0.0, help="Envelope and latent attack (ms)."),
     release_ms: float = typer.Option(400.0, "--release-ms", min=0.0, help="Envelope and latent release (ms)."),
     step: float = typer.Option(1.0, "--step", help="Keyframes advanced per hit at full velocity."),

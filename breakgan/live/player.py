@@ -42,7 +42,7 @@ class LiveOptions:
     rate: control rate in Hz (envelopes, latents, phase, tempo); lookahead_s: send this many seconds
     before each tick's time (its timetag stays the tick time); 0 = immediate mode (send at the time).
     latent_dims: first N latent components as /z0.. messages; latent_vector: whole vector in one message.
-    keys / seed: keyframes per part (part i uses seed + i); bars: stop after N bars (None = loop forever).
+    keys / seed: keyframes per part (part i: seeds seed+i*keys onwards); bars: stop after N bars (None = loop forever).
     """
     rate: float = 60.0
     lookahead_s: float = 0.0
