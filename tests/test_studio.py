@@ -1,0 +1,479 @@
+"""`breakgan studio`: the API (TestClient), its files as render reads them, traversal attempts, and the
+whole page in headless Chromium (Playwright) ending in a preview render that plays in the page."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+import pytest
+
+from badinput import run_cli
+
+pytest.importorskip("fastapi", reason="the studio extra is not installed: pip install 'breakgan[studio]'")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from breakgan.studio.app import create_app  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_G = ROOT / "assets" / "demo" / "generator.safetensors"
+CHROMIUM = os.environ.get("BREAKGAN_CHROMIUM", "/usr/bin/chromium")
+
+
+def _png(data: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def _file_png(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def gen(tmp_path_factory) -> Path:
+    """The 64 px demo generator, copied so the studio folder beside it is private to these tests."""
+    folder = tmp_path_factory.mktemp("gen")
+    shutil.copy(DEMO_G, folder / "generator.safetensors")
+    return folder / "generator.safetensors"
+
+
+@pytest.fixture(scope="module")
+def loaded(gen):
+    from breakgan.gan import load_generator
+
+    return load_generator(gen, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def drums(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("drums") / "d"
+    r = run_cli(["drums", "--seed", ROOT / "assets/seeds/breakbeat.mid", "--bars", "1", "--out", out])
+    assert r.code == 0, r.err
+    return out
+
+
+def _sample(gen: Path, seeds: str, out: Path, truncation: float | None = None) -> dict[int, np.ndarray]:
+    """`breakgan sample` as a user runs it -> seed -> image."""
+    argv = ["sample", gen, "--seeds", seeds, "--out", out, "--device", "cpu"]
+    if truncation is not None:
+        argv += ["--truncation", str(truncation)]
+    r = run_cli(argv)
+    assert r.code == 0, r.err
+    from breakgan.gan.sampling import parse_seeds, seed_file
+
+    return {s: _file_png(out / seed_file(s)) for s in parse_seeds(seeds)}
+
+
+def _client(gen, loaded, tmp_path, drums=None) -> TestClient:
+    app = create_app(gen, tmp_path / "studio", drums=drums, renders=tmp_path / "renders", device="cpu",
+                     generator=loaded)
+    return TestClient(app)
+
+
+# --- 1. sampling ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("truncation", [None, 0.7])
+def test_batch_images_are_breakgan_sample_images(gen, loaded, tmp_path, truncation):
+    client = _client(gen, loaded, tmp_path)
+    body = {"count": 4, "start": 40} | ({} if truncation is None else {"truncation": truncation})
+    r = client.post("/api/batch", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["seeds"] == [40, 41, 42, 43]
+    expected = _sample(gen, "40-43", tmp_path / "sample", truncation)
+    for seed, url in zip(r.json()["seeds"], r.json()["urls"]):
+        got = client.get(url)
+        assert got.status_code == 200 and got.headers["content-type"] == "image/png"
+        np.testing.assert_array_equal(_png(got.content), expected[seed])
+    # truncation changes the picture (the slider does something)
+    other = client.get("/img/seed/40.png" + ("?t=0.3" if truncation is None else ""))
+    assert np.abs(_png(other.content).astype(int) - expected[40]).mean() > 1.0
+
+
+def test_endless_batches_continue_and_survive_restart(gen, loaded, tmp_path):
+    client = _client(gen, loaded, tmp_path)
+    first = client.post("/api/batch", json={"count": 16}).json()["seeds"]
+    second = client.post("/api/batch", json={"count": 16}).json()["seeds"]
+    assert first == list(range(16)) and second == list(range(16, 32))
+    again = _client(gen, loaded, tmp_path).post("/api/batch", json={"count": 2}).json()["seeds"]
+    assert again == [32, 33]
+
+
+# --- 2. favourites --------------------------------------------------------------------------------
+def test_favourites_files_are_what_render_reads_and_survive_restart(gen, loaded, tmp_path):
+    from breakgan.gan.sampling import latent_for_seed
+    from breakgan.render.keys import read_favourites
+    from breakgan.trajectory import keyframes_from_seeds
+
+    D = loaded[1]["latent_size"]
+    client = _client(gen, loaded, tmp_path)
+    assert client.post("/api/favourites/looks/add", json={"seed": 3}).status_code == 200
+    client.post("/api/favourites/looks/add", json={"seed": 9, "truncation": 0.7})
+    client.post("/api/favourites/looks/add", json={"seed": 5})
+    client.post("/api/favourites/looks/remove", json={"seed": 5})
+    items = client.post("/api/favourites/looks/add", json={"seed": 11}).json()["items"]
+    assert [i["seed"] for i in items] == [3, 9, 11]
+    undone = client.post("/api/undo").json()
+    assert [i["seed"] for i in undone["items"]] == [3, 9]
+
+    folder = tmp_path / "studio" / "favourites"
+    assert json.loads((folder / "looks.json").read_text()) == {"seeds": [3, 9]}
+    # the seed file: render's seed rule (untruncated); the .npy: exactly the latents the page showed
+    np.testing.assert_array_equal(read_favourites(folder / "looks.json", D), keyframes_from_seeds([3, 9], D))
+    exact = np.stack([latent_for_seed(3, D).numpy(), latent_for_seed(9, D, 0.7).numpy()])
+    np.testing.assert_array_equal(read_favourites(folder / "looks.npy", D), exact)
+
+    restarted = _client(gen, loaded, tmp_path)
+    assert restarted.get("/api/info").json()["lists"] == ["looks"]
+    assert restarted.get("/api/favourites/looks").json()["items"] == [
+        {"seed": 3, "truncation": None}, {"seed": 9, "truncation": 0.7}]
+
+
+def test_undo_of_a_new_list_removes_it(gen, loaded, tmp_path):
+    client = _client(gen, loaded, tmp_path)
+    client.post("/api/favourites/once/add", json={"seed": 1})
+    assert client.post("/api/undo").json()["lists"] == []
+    assert not (tmp_path / "studio" / "favourites" / "once.json").exists()
+    assert client.post("/api/undo").json()["name"] is None
+
+
+# --- 3. morph preview -----------------------------------------------------------------------------
+def test_morph_frames_follow_renders_attack_and_release(gen, loaded, tmp_path):
+    """The preview's latents are render's latent path for one hit at t=0 from key A to key B."""
+    from breakgan.studio.latents import morph_path, morph_times
+    from breakgan.trajectory import Motion, latent_path
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 32)).astype(np.float32)
+    for attack, release in [(60, 400), (0, 100), (200, 0)]:
+        times = morph_times(attack, release, 30)
+        assert times[0] == 0 and times[-1] == pytest.approx((attack + release) / 1000)
+        ref = latent_path(np.array([[0.0, 1.0]]), np.stack([a, b]), times,
+                          Motion(attack_ms=attack, release_ms=release))
+        np.testing.assert_allclose(morph_path(a, b, attack, release, 30), ref, rtol=1e-5, atol=1e-5)
+
+    client = _client(gen, loaded, tmp_path)
+    r = client.post("/api/morph", json={"a": {"seed": 3}, "b": {"seed": 9}, "attack_ms": 60, "release_ms": 400})
+    assert r.status_code == 200, r.text
+    m = r.json()
+    assert len(m["forward"]) == len(m["back"]) == len(morph_times(60, 400, 30)) == 15
+    import base64
+
+    first = _png(base64.b64decode(m["forward"][0].split(",")[1]))
+    last = _png(base64.b64decode(m["forward"][-1].split(",")[1]))
+    np.testing.assert_array_equal(first, _png(client.get("/img/seed/3.png").content))
+    np.testing.assert_array_equal(last, _png(client.get("/img/seed/9.png").content))
+    for value in ("Infinity", "NaN", "-1", "1e999"):
+        bad = client.post("/api/morph", content='{"a": {"seed": 3}, "b": {"seed": 9}, "attack_ms": %s}' % value,
+                          headers={"content-type": "application/json"})
+        assert bad.status_code == 400, value
+    bad = client.post("/api/morph", content='{"a": {"seed": 3, "truncation": NaN}, "b": {"seed": 9}}',
+                      headers={"content-type": "application/json"})
+    assert bad.status_code == 400
+
+
+# --- 4. blend -------------------------------------------------------------------------------------
+def test_blend_is_saved_as_latents_render_reads(gen, loaded, tmp_path):
+    from breakgan.gan.sampling import latent_for_seed
+    from breakgan.render.keys import read_favourites
+    from breakgan.studio.latents import blend_latents
+
+    D = loaded[1]["latent_size"]
+    client = _client(gen, loaded, tmp_path)
+    body = {"items": [{"seed": 3}, {"seed": 9}, {"seed": 12}], "weights": [0.5, 0.25, 0.25], "name": "mix-1"}
+    r = client.post("/api/blends", json=body)
+    assert r.status_code == 200, r.text
+    z = np.stack([latent_for_seed(s, D).numpy() for s in (3, 9, 12)])
+    want = blend_latents(z, [0.5, 0.25, 0.25])
+    np.testing.assert_array_equal(np.load(tmp_path / "studio" / "blends" / "mix-1.npy"), want[None])
+    np.testing.assert_array_equal(read_favourites(tmp_path / "studio" / "blends.npy", D), want[None])
+    # a one-hot blend is that favourite (up to float rounding of the rescale)
+    np.testing.assert_allclose(blend_latents(z, [0, 1, 0]), z[1], rtol=1e-6)
+    # the norm is kept: a blend is as long as the keys it mixes, not shorter
+    assert np.linalg.norm(want) == pytest.approx(np.linalg.norm(z, axis=1) @ [0.5, 0.25, 0.25], rel=1e-5)
+    assert client.get("/img/blend/mix-1.png").status_code == 200
+    for bad in ({**body, "weights": [0, 0, 0]}, {**body, "weights": [-1, 1, 1]}, {**body, "items": body["items"][:1],
+                "weights": [1]}, {**body, "name": "../x"}, {**body, "weights": [1, 1]}):
+        assert client.post("/api/blends", json=bad).status_code == 400
+
+
+# --- 5. parts -------------------------------------------------------------------------------------
+def test_part_keyframes_file_is_what_render_reads(gen, loaded, tmp_path):
+    from breakgan.render.keys import part_keys, read_favourites
+    from breakgan.trajectory import keyframes_from_seeds
+
+    D = loaded[1]["latent_size"]
+    client = _client(gen, loaded, tmp_path)
+    client.put("/api/parts/kick", json={"seeds": [3, 9]})
+    client.put("/api/parts/snare", json={"seeds": [12]})
+    client.put("/api/parts/crash", json={"seeds": [1]})
+    assert client.put("/api/parts/crash", json={"seeds": []}).json()["assigned"] == {"kick": [3, 9], "snare": [12]}
+    fav = read_favourites(tmp_path / "studio" / "parts.json", D)
+    keys = part_keys(("kick", "snare"), D, favourites=fav)
+    np.testing.assert_array_equal(keys["kick"], keyframes_from_seeds([3, 9], D))
+    np.testing.assert_array_equal(keys["snare"], keyframes_from_seeds([12], D))
+    assert client.put("/api/parts/cowbell", json={"seeds": [1]}).status_code == 404
+    assert client.put("/api/parts/kick", json={"seeds": [-1]}).status_code == 400
+
+
+# --- 6. drums and security ------------------------------------------------------------------------
+def test_drums_candidates_are_served_by_number(gen, loaded, tmp_path, drums):
+    client = _client(gen, loaded, tmp_path, drums)
+    info = client.get("/api/info").json()["drums"]
+    assert [c["name"] for c in info] == ["cand-01"] and "kick" in info[0]["parts"]
+    mix = client.get("/drums/1/mix.wav")
+    assert mix.status_code == 200 and mix.content == (drums / "cand-01" / "mix.wav").read_bytes()
+    assert client.get("/drums/1/stems/kick.wav").content == (drums / "cand-01" / "stems" / "kick.wav").read_bytes()
+    assert client.get("/drums/1/pianoroll.png").status_code == 200
+    assert client.get("/drums/2/mix.wav").status_code == 404
+
+
+TRAVERSALS = [
+    "/drums/1/../../../etc/passwd", "/drums/1/%2e%2e%2f%2e%2e%2fetc%2fpasswd", "/drums/1/stems/..%2f..%2fSECRET.wav",
+    "/drums/1/stems/%252e%252e%252fSECRET.wav", "/drums/..%2f..%2f/mix.wav", "/drums/1/stems/..\\..\\SECRET.wav",
+    "/drums/1/stems/%5c..%5cSECRET.wav", "/drums//etc/passwd/mix.wav", "/drums/1/%2Fetc%2Fpasswd",
+    "/static/..%2f..%2f..%2fcli.py", "/static/%2e%2e/app.py", "/static//etc/passwd", "/static/..\\app.py",
+    "/renders/..%2f..%2fSECRET/render.mp4", "/renders/take-001/..%2f..%2fSECRET", "/renders/%2e%2e/render.mp4",
+    "/img/seed/..%2f..%2fSECRET.png", "/img/seed/-1.png", "/img/blend/..%2fSECRET.png", "/img/blend/%2e%2e.png",
+    "/api/favourites/..%2f..%2fSECRET", "/api/favourites/%252e%252e%252fSECRET", "/api/render/..%2fSECRET",
+    "/api/favourites/C:%5cSECRET",
+]
+
+
+def test_traversal_is_refused_and_nothing_outside_is_read(gen, loaded, tmp_path, drums):
+    """Every encoded form of ../, absolute paths and backslashes: 400/404, and no file outside is opened."""
+    from badinput import snapshot
+
+    secret = tmp_path / "SECRET.wav"
+    secret.write_bytes(b"RIFF-secret")
+    (tmp_path / "SECRET").mkdir()
+    (tmp_path / "SECRET" / "render.mp4").write_bytes(b"secret-video")
+    # a link inside the drums folder pointing out of it is refused too
+    link = drums / "cand-01" / "stems" / "ride.wav"
+    saved = link.read_bytes()
+    link.unlink()
+    link.symlink_to(secret)
+    client = _client(gen, loaded, tmp_path, drums)
+    opened: list[str] = []
+    watching = [False]
+
+    def audit(event, args):
+        if watching[0] and event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
+            opened.append(os.fsdecode(args[0]))
+
+    sys.addaudithook(audit)  # cannot be removed; `watching` turns it off after the test
+    try:
+        before = snapshot(tmp_path, drums, skip=[tmp_path / "studio"])
+        watching[0] = True
+        for url in TRAVERSALS + ["/drums/1/stems/ride.wav", f"/drums/1/stems/{secret}", "/static/" + str(secret)]:
+            r = client.get(url)
+            assert r.status_code in (400, 404), (url, r.status_code)
+            assert b"secret" not in r.content, url
+        for name in ["..", "../x", "..%2fx", "/etc/x", "a/b", "a\\b", "C:x", ".hidden", "x" * 41, "ok\n"]:
+            in_url = quote(name, safe="/%.\\:")
+            for method, url, body in [("POST", f"/api/favourites/{in_url}/add", {"seed": 1}),
+                                      ("PUT", f"/api/favourites/{in_url}", {"items": []}),
+                                      ("POST", "/api/blends", {"items": [{"seed": 1}, {"seed": 2}],
+                                                               "weights": [1, 1], "name": name}),
+                                      ("POST", "/api/render", {"source": "list", "list": name})]:
+                r = client.request(method, url, json=body)
+                assert r.status_code in (400, 404, 405), (method, url, body, r.status_code)
+        watching[0] = False
+        assert snapshot(tmp_path, drums, skip=[tmp_path / "studio"]) == before
+        made = [p for p in (tmp_path / "studio").rglob("*") if p.is_file() and p.name != "studio.json"]
+        assert not made, made
+    finally:
+        watching[0] = False
+        link.unlink()
+        link.write_bytes(saved)
+    assert not [p for p in opened if "SECRET" in p or p.startswith("/etc")], opened
+
+
+def test_host_other_than_localhost_warns(monkeypatch, gen):
+    import uvicorn
+
+    ran = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: ran.append(self.config.host))
+    r = run_cli(["studio", gen, "--host", "0.0.0.0", "--port", "0", "--device", "cpu"])
+    assert r.code == 0, r.err
+    assert ran == ["0.0.0.0"] and "reachable from other machines" in r.err
+    r = run_cli(["studio", gen, "--port", "0", "--device", "cpu"])
+    assert ran[-1] == "127.0.0.1" and "warning" not in r.err
+
+
+def test_bad_studio_arguments_are_one_line_errors(tmp_path):
+    from badinput import expect_clean_error
+
+    expect_clean_error(["studio", tmp_path / "missing"], names="missing")
+    expect_clean_error(["studio", DEMO_G, "--drums", tmp_path / "nodrums"], names="--drums")
+
+
+# --- 7. render, outside the browser ---------------------------------------------------------------
+def test_render_with_saved_parts_file_shows_the_sampled_keyframes(gen, loaded, tmp_path, drums):
+    """`render --favourites parts.json` draws each part's keyframes as `sample` draws those seeds: exactly
+    through render's key loader, and in the MP4 a part shows its first keyframe until its first hit."""
+    import torch
+
+    from breakgan.gan.sampling import generate_images
+    from breakgan.media import read_frames
+    from breakgan.render.keys import part_keys, read_favourites
+    from breakgan.render.layout import make_layout
+    from breakgan.timeline import frame_times, timeline_from_drums
+
+    client = _client(gen, loaded, tmp_path, drums)
+    client.put("/api/parts/kick", json={"seeds": [21, 22]})
+    client.put("/api/parts/snare", json={"seeds": [23, 24]})
+    parts_file = tmp_path / "studio" / "parts.json"
+    sampled = _sample(gen, "21-24,99", tmp_path / "sample")
+
+    D = loaded[1]["latent_size"]
+    keys = part_keys(("kick", "snare"), D, favourites=read_favourites(parts_file, D))
+    drawn = generate_images(loaded[0], torch.from_numpy(np.concatenate([keys["kick"], keys["snare"]])))
+    for img, seed in zip(drawn, [21, 22, 23, 24]):
+        np.testing.assert_array_equal(img, sampled[seed])
+
+    out = tmp_path / "r"
+    r = run_cli(["render", "--run", gen, "--drums", drums, "--favourites", parts_file, "--parts", "kick,snare",
+                 "--size", "128x64", "--fps", "10", "--device", "cpu", "--out", out])
+    assert r.code == 0, r.err
+    frames = read_frames(out / "render.mp4", 128, 64)
+    frame = next(iter(frames)).astype(int)
+    frames.close()
+    t0 = frame_times(1, 10)[0]
+    timeline = timeline_from_drums(drums, None)
+    lay = make_layout("tiles", ("kick", "snare"), 128, 64, footage=False)
+    waiting = [p for p in ("kick", "snare") if timeline.onsets(p)[0, 0] > t0]
+    assert waiting, "the test drums should leave a part without a hit in the first frame"
+    for part in waiting:
+        t = lay.tile(part)
+        tile = frame[t.y:t.y + t.h, t.x:t.x + t.w]
+        err = {s: np.abs(tile - img).mean() for s, img in sampled.items()}
+        first = {"kick": 21, "snare": 23}[part]
+        # H.264 in between: close to its first keyframe, clearly closer than to any other seed
+        assert err[first] < 6 and all(err[first] < 0.6 * e for s, e in err.items() if s != first), (part, err)
+
+
+# --- the page in a real browser -------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(gen, loaded, tmp_path, drums):
+    import uvicorn
+
+    app = create_app(gen, tmp_path / "studio", drums=drums, renders=tmp_path / "renders", device="cpu",
+                     generator=loaded)
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert srv.started
+    yield f"http://127.0.0.1:{port}", tmp_path
+    srv.should_exit = True
+    thread.join(10)
+
+
+def _browser(p):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium, or set BREAKGAN_CHROMIUM)")
+    return p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
+
+
+@pytest.mark.slow
+def test_page_in_chromium_from_batch_to_playing_preview_render(server, gen, loaded):
+    pw = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    url, tmp_path = server
+    errors: list[str] = []
+    with pw.sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+        # a batch of 16 with their seeds, images loaded
+        assert page.locator("#grid .tile").count() >= 16
+        assert page.locator("#grid .tile .seed").first.inner_text() == "0"
+        assert page.evaluate("[...document.querySelectorAll('#grid img')].slice(0, 16)"
+                             ".every(i => i.complete && i.naturalWidth === 64)")
+        # click to enlarge
+        page.locator("#grid .tile[data-seed='2'] img").click()
+        assert page.locator("#lightbox").is_visible() and "seed 2" in page.inner_text("#lightbox-caption")
+        page.locator("#lightbox").click()
+        # favourite two
+        page.locator("#grid .tile[data-seed='2'] .star").click()
+        page.locator("#grid .tile[data-seed='5'] .star").click()
+        page.wait_for_function("document.querySelectorAll('#favs .fav').length === 2")
+        assert page.locator("#grid .tile[data-seed='5'] .star.on").count() == 1
+        # select both: the morph preview animates
+        page.locator("#favs .fav[data-seed='2']").click()
+        page.locator("#favs .fav[data-seed='5']").click()
+        page.wait_for_function("window.studio.morph && window.studio.morph.shown > 20", timeout=20_000)
+        srcs = set()
+        for _ in range(12):
+            srcs.add(page.get_attribute("#morph-img", "src"))
+            page.wait_for_timeout(60)
+        assert len(srcs) >= 3, "morph image did not change"
+        page.locator("#keep-pair").click()
+        page.wait_for_function("window.studio.info.lists.includes('pair-2-5')")
+        # blend the two, saved as latents
+        page.wait_for_selector("#blend-img[src^='data:image/png']")
+        page.fill("#blend-name", "half")
+        page.locator("#save-blend").click()
+        page.wait_for_selector("#blends .fav img")
+        # keyframes for kick and snare
+        page.locator(".part[data-part='kick'] .assign").click()
+        page.locator("#favs .fav[data-seed='2']").click()  # unselect 2: snare gets 5 only
+        page.locator(".part[data-part='snare'] .assign").click()
+        page.wait_for_function("window.studio.assigned.snare && window.studio.assigned.snare.length === 1")
+        # a preview render with those keyframes and the drums, then it plays in the page
+        page.select_option("#render-source", "parts")
+        page.locator("#render-btn").click()
+        page.wait_for_function("window.studio.job && window.studio.job.state !== 'running'", timeout=120_000)
+        job = page.evaluate("window.studio.job")
+        assert job["state"] == "done", job
+        page.wait_for_function("document.querySelector('#render-video').readyState >= 2", timeout=20_000)
+        duration = page.evaluate("document.querySelector('#render-video').duration")
+        assert duration > 0
+        page.wait_for_function("document.querySelector('#render-video').currentTime > 0", timeout=20_000)
+        shot = tmp_path / "screenshot.png"
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+        if os.environ.get("BREAKGAN_STUDIO_SCREENSHOT"):
+            shutil.copy(shot, os.environ["BREAKGAN_STUDIO_SCREENSHOT"])
+        browser.close()
+    assert not errors, errors
+
+    studio = tmp_path / "studio"
+    assert json.loads((studio / "favourites" / "favourites.json").read_text()) == {"seeds": [2, 5]}
+    assert json.loads((studio / "favourites" / "pair-2-5.json").read_text()) == {"seeds": [2, 5]}
+    assert np.load(studio / "blends" / "half.npy").shape == (1, loaded[1]["latent_size"])
+    assert json.loads((studio / "parts.json").read_text()) == {"kick": [2, 5], "snare": [5]}
+    # outside the browser: the saved file, read as render reads it, draws the images `sample` draws
+    from breakgan.gan.sampling import generate_images
+    from breakgan.render.keys import part_keys, read_favourites
+    import torch
+
+    D = loaded[1]["latent_size"]
+    keys = part_keys(("kick", "snare"), D, favourites=read_favourites(studio / "parts.json", D))
+    sampled = _sample(gen, "2,5", tmp_path / "sample")
+    drawn = generate_images(loaded[0], torch.from_numpy(np.concatenate([keys["kick"], keys["snare"]])))
+    for img, seed in zip(drawn, [2, 5, 5]):
+        np.testing.assert_array_equal(img, sampled[seed])
