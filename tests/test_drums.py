@@ -128,14 +128,75 @@ def test_tiny_model_overfits_one_pattern(tmp_path):
             "--validation-fraction", "0", "--save-every", "1000", "--eval-every", "1000", "--min-bars", "2",
             "--threads", "1"]
     assert _cli([*args, "--steps", "150"]) == 0
-    assert json.loads((tmp_path / "m" / "train_state.json").read_text())["step"] == 150
-    model, _ = load_model(tmp_path / "m")
+    model, info = load_model(tmp_path / "m")
+    assert info["step"] == 150
     labels = labels_from_pattern(song)
     out = FastDrums(model).generate(labels[:1], 64, temperature=0.0)
     assert np.array_equal(out, labels), pattern_to_text(hits_from_labels(out).astype(np.uint8) * 100)
     # resume: the checkpoint's step count continues
     assert _cli([*args, "--steps", "151"]) == 0
-    assert json.loads((tmp_path / "m" / "train_state.json").read_text())["step"] == 151
+    assert load_model(tmp_path / "m")[1]["step"] == 151
+
+
+def _train_args(tmp_path: Path, out: str) -> list[str]:
+    seed = seed_from_pattern("kick: x...x...x...x...; snare: ....x.......x...; hh: x.x.x.x.x.x.x.x.")
+    from breakgan.drums.output import midi_bytes
+
+    (tmp_path / "midi").mkdir(exist_ok=True)
+    (tmp_path / "midi" / "loop.mid").write_bytes(midi_bytes(np.tile(seed.pattern, (4, 1)), 120.0, 4))
+    return ["drums", "train", str(tmp_path / "midi"), "--out", str(tmp_path / out), "--batch-size", "1",
+            "--max-steps", "32", "--layers", "8,8", "--dropout-keep", "0.5", "--validation-fraction", "0",
+            "--save-every", "1000", "--eval-every", "1000", "--min-bars", "1", "--threads", "1"]
+
+
+def test_resume_is_exact_from_one_atomic_checkpoint(tmp_path):
+    """2 steps, then resume to 4 == 4 steps at once, bit for bit (weights, Adam state, dropout, batch order)."""
+    from safetensors import safe_open
+
+    assert _cli([*_train_args(tmp_path, "straight"), "--steps", "4"]) == 0
+    assert _cli([*_train_args(tmp_path, "resumed"), "--steps", "2"]) == 0
+    assert _cli([*_train_args(tmp_path, "resumed"), "--steps", "4"]) == 0
+    log = [json.loads(line) for line in (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log if "loss" in e] == [1, 2, 3, 4]  # continued at 3, not restarted
+    files = {}
+    for name in ("straight", "resumed"):
+        folder = tmp_path / name
+        assert (folder / "checkpoint.safetensors").is_file() and not (folder / "train_state.json").exists()
+        with safe_open(str(folder / "checkpoint.safetensors"), framework="pt") as f:
+            assert json.loads(f.metadata()["breakgan"])["step"] == 4
+            files[name] = {k: f.get_tensor(k) for k in f.keys()}
+    assert files["straight"].keys() == files["resumed"].keys()
+    assert any(k.startswith("opt.") for k in files["straight"])
+    for k, v in files["straight"].items():
+        assert torch.equal(v, files["resumed"][k]), k
+
+
+def test_resume_reads_the_legacy_three_file_state(tmp_path):
+    """A model folder written by the earlier three-file format resumes and is then rewritten as one file."""
+    from safetensors.torch import save_file
+
+    from breakgan.drums.checkpoint import load_train_state
+
+    model = DrumsRNN(DrumsConfig(layers=(8, 8), attn_length=8))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model(torch.zeros(1, 4, dtype=torch.long), torch.zeros(4, 6)).sum().backward()
+    opt.step()
+    save_model(tmp_path / "model.safetensors", model, {"step": 7})
+    tensors, slots = {}, []
+    for i, p in enumerate(model.parameters()):
+        st = opt.state[p]
+        tensors[f"{i}.exp_avg"], tensors[f"{i}.exp_avg_sq"] = st["exp_avg"], st["exp_avg_sq"]
+        slots.append([i, float(st["step"])])
+    save_file(tensors, str(tmp_path / "train_state.safetensors"))
+    (tmp_path / "train_state.json").write_text(json.dumps({"step": 7, "adam_steps": slots}))
+    fresh = DrumsRNN(DrumsConfig(layers=(8, 8), attn_length=8))
+    fresh_opt = torch.optim.Adam(fresh.parameters(), lr=1e-3)
+    assert load_train_state(tmp_path, fresh, fresh_opt) == 7
+    for a, b in zip(model.parameters(), fresh.parameters()):
+        assert torch.equal(a, b) and torch.equal(opt.state[a]["exp_avg_sq"], fresh_opt.state[b]["exp_avg_sq"])
+    (tmp_path / "train_state.json").write_text("{not json")
+    with pytest.raises(BreakganError, match="cannot resume"):
+        load_train_state(tmp_path, fresh, fresh_opt)
 
 
 # ---- seeds --------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from breakgan.drums import options as lim
+from breakgan.drums import smf
 from breakgan.errors import BreakganError
 
 app = typer.Typer(
@@ -20,7 +22,8 @@ app = typer.Typer(
 def drums(
     ctx: typer.Context,
     seed: Optional[Path] = typer.Option(None, "--seed", help="Seed (primer) MIDI file; drums on channel 10 "
-                                        "or an is_drum track."),
+                                        f"or an is_drum track. At most {smf.MAX_MIDI_BYTES // 2**20} MB, "
+                                        f"{smf.MAX_TRACKS} tracks, {smf.MAX_EVENTS} events."),
     seed_pattern: Optional[str] = typer.Option(
         None, "--seed-pattern",
         help="Seed as a text grid instead of a MIDI file: one line per part, one character per 16th: "
@@ -28,20 +31,24 @@ def drums(
              "separated by newlines or ';', e.g. "
              "'kick: x...x...x...x...; snare: ....x.......x...'."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (cand-01/, cand-02/, ... inside)."),
-    bars: int = typer.Option(4, "--bars", min=1, max=256, help="Length of each pattern in bars, seed included."),
-    tempo: Optional[float] = typer.Option(None, "--tempo", help="Tempo in BPM (default: the seed's first "
-                                          "tempo, or 120)."),
-    temperature: float = typer.Option(1.0, "--temperature", min=0.0, max=10.0,
+    bars: int = typer.Option(4, "--bars", min=1, max=lim.MAX_BARS,
+                              help="Length of each pattern in bars, seed included."),
+    tempo: Optional[float] = typer.Option(None, "--tempo",
+                                          help=f"Tempo in BPM, {lim.MIN_TEMPO:g}..{lim.MAX_TEMPO:g} (default: the "
+                                               "seed's first tempo, or 120; a seed's own tempo must be in the "
+                                               "same range)."),
+    temperature: float = typer.Option(1.0, "--temperature", min=0.0, max=lim.MAX_TEMPERATURE,
                                       help="Sampling temperature; 0 = always the likeliest event, above ~1.5 is "
                                            "near random."),
-    candidates: int = typer.Option(1, "--candidates", "-n", min=1, max=99, help="How many patterns to generate."),
-    beam_size: int = typer.Option(1, "--beam-size", min=1, max=64, help="Beam search: sequences kept (Magenta's "
-                                  "beam_size)."),
-    branch_factor: int = typer.Option(1, "--branch-factor", min=1, max=64,
+    candidates: int = typer.Option(1, "--candidates", "-n", min=1, max=lim.MAX_CANDIDATES,
+                                    help="How many patterns to generate."),
+    beam_size: int = typer.Option(1, "--beam-size", min=1, max=lim.MAX_BEAM,
+                                  help="Beam search: sequences kept (Magenta's beam_size)."),
+    branch_factor: int = typer.Option(1, "--branch-factor", min=1, max=lim.MAX_BEAM,
                                       help="Beam search: samples drawn from each kept sequence per iteration."),
-    steps_per_iteration: int = typer.Option(1, "--steps-per-iteration", min=1, max=512,
+    steps_per_iteration: int = typer.Option(1, "--steps-per-iteration", min=1, max=lim.MAX_STEPS_PER_ITERATION,
                                             help="Beam search: steps generated between prunings."),
-    seed_bars: Optional[float] = typer.Option(None, "--seed-bars", min=0.0,
+    seed_bars: Optional[float] = typer.Option(None, "--seed-bars", min=0.0, max=lim.MAX_SEED_BARS,
                                               help="Use only the first N bars of the seed (default: all of it "
                                                    "that fits)."),
     parts: Optional[str] = typer.Option(None, "--parts", help="Comma-separated parts to put in mix.wav "
@@ -57,8 +64,10 @@ def drums(
                                          "(default: the shipped model)."),
     soundfont: Optional[Path] = typer.Option(None, "--soundfont", help="SoundFont (.sf2) for the stems "
                                              "(default: TimGM6mb.sf2 shipped with pretty_midi)."),
-    sample_rate: int = typer.Option(44100, "--sample-rate", min=8000, max=192000, help="Audio sample rate in Hz."),
-    random_seed: int = typer.Option(0, "--random-seed", help="Random seed: same inputs + seed -> same MIDI."),
+    sample_rate: int = typer.Option(44100, "--sample-rate", min=lim.MIN_SAMPLE_RATE, max=lim.MAX_SAMPLE_RATE,
+                                     help="Audio sample rate in Hz."),
+    random_seed: int = typer.Option(0, "--random-seed", min=0, max=2**63 - 1,
+                                     help="Pattern seed (0..2**63-1): same inputs + seed -> same MIDI."),
 ):
     """Seed MIDI -> per-part drum patterns, stems and audio (`breakgan drums --seed x.mid --out DIR`)."""
     if ctx.invoked_subcommand is not None:
@@ -85,42 +94,42 @@ def train(
     midi_dirs: list[Path] = typer.Argument(..., help="Folders of MIDI files (searched recursively); a Groove "
                                            "MIDI Dataset info.csv in a folder gives its train/validation split."),
     out: Path = typer.Option(..., "--out", "-o", help="Model folder (checkpoints, logs, metrics)."),
-    steps: int = typer.Option(20000, "--steps", min=1, help="Total optimiser steps."),
-    batch_size: int = typer.Option(128, "--batch-size", min=1, help="Sequences per batch (Magenta: 128)."),
+    steps: int = typer.Option(20000, "--steps", min=1, max=lim.MAX_TRAIN_STEPS, help="Total optimiser steps."),
+    batch_size: int = typer.Option(128, "--batch-size", min=1, max=lim.MAX_BATCH,
+                                    help="Sequences per batch (Magenta: 128)."),
     learning_rate: float = typer.Option(1e-3, "--learning-rate", help="Adam learning rate."),
     clip_norm: float = typer.Option(3.0, "--clip-norm", help="Gradient clipping norm."),
-    max_steps: int = typer.Option(512, "--max-steps", min=16, help="Split drum tracks into chunks of at most "
-                                  "this many 16th steps."),
-    min_bars: int = typer.Option(4, "--min-bars", min=1, help="Drop drum tracks shorter than this many bars."),
+    max_steps: int = typer.Option(512, "--max-steps", min=16, max=lim.MAX_SEQUENCE_STEPS,
+                                  help="Split drum tracks into chunks of at most this many 16th steps."),
+    min_bars: int = typer.Option(4, "--min-bars", min=1, max=lim.MAX_MIN_BARS,
+                                 help="Drop drum tracks shorter than this many bars."),
     validation_fraction: float = typer.Option(0.1, "--validation-fraction", min=0.0, max=0.9,
                                               help="Validation share for folders without info.csv."),
-    eval_every: int = typer.Option(200, "--eval-every", min=1, help="Validate every N steps."),
-    save_every: int = typer.Option(100, "--save-every", min=1, help="Checkpoint every N steps."),
-    minutes: float = typer.Option(0.0, "--minutes", min=0.0, help="Stop after this many minutes of training "
-                                  "(0 = no limit); the model is saved."),
+    eval_every: int = typer.Option(200, "--eval-every", min=1, max=lim.MAX_TRAIN_STEPS,
+                                   help="Validate every N steps."),
+    save_every: int = typer.Option(100, "--save-every", min=1, max=lim.MAX_TRAIN_STEPS,
+                                   help="Checkpoint every N steps."),
+    minutes: float = typer.Option(0.0, "--minutes", min=0.0, max=lim.MAX_MINUTES,
+                                  help="Stop after this many minutes of training (0 = no limit); the model is saved."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue from the checkpoint in --out."),
-    device: str = typer.Option("cpu", "--device", help="torch device: cpu or cuda."),
-    threads: int = typer.Option(0, "--threads", min=0, help="CPU threads for torch (0 = default)."),
+    device: str = typer.Option("cpu", "--device", help="torch device: auto, cpu, cuda or cuda:N."),
+    threads: int = typer.Option(0, "--threads", min=0, max=lim.MAX_THREADS,
+                                help="CPU threads for torch (0 = default)."),
     layers: str = typer.Option("256,256,256", "--layers", help="LSTM layer sizes, comma-separated "
                                "(Magenta drum_kit: 256,256,256)."),
     dropout_keep: float = typer.Option(0.5, "--dropout-keep", min=0.05, max=1.0,
                                        help="Keep probability of LSTM outputs in training (1 = no dropout)."),
-    random_seed: int = typer.Option(0, "--random-seed", help="Seed for initialisation, batch order, dropout."),
+    random_seed: int = typer.Option(0, "--random-seed", min=0, max=2**63 - 1,
+                                    help="Seed for initialisation, batch order, dropout (0..2**63-1)."),
 ):
     """Train DrumsRNN on MIDI folders (resumable; validation loss, perplexity and accuracy logged)."""
-    from breakgan.drums.train import TrainOptions, train_drums
+    from breakgan.drums.train import DrumsTrainOptions, train_drums
 
-    try:
-        sizes = tuple(int(x) for x in layers.split(",") if x.strip())
-    except ValueError:
-        sizes = ()
-    if not sizes or min(sizes) < 1:
-        raise BreakganError(f"--layers {layers!r}: expected comma-separated sizes, e.g. 256,256,256")
-    opts = TrainOptions(layers=sizes, dropout_keep=dropout_keep, steps=steps, batch_size=batch_size,
-                        learning_rate=learning_rate, clip_norm=clip_norm,
-                        max_steps=max_steps, min_bars=min_bars, validation_fraction=validation_fraction,
-                        eval_every=eval_every, save_every=save_every, minutes=minutes, seed=random_seed,
-                        device=device, threads=threads)
+    opts = DrumsTrainOptions(layers=lim.parse_layers(layers), dropout_keep=dropout_keep, steps=steps,
+                             batch_size=batch_size, learning_rate=learning_rate, clip_norm=clip_norm,
+                             max_steps=max_steps, min_bars=min_bars, validation_fraction=validation_fraction,
+                             eval_every=eval_every, save_every=save_every, minutes=minutes, seed=random_seed,
+                             device=device, threads=threads)
     result = train_drums(midi_dirs, out, opts, resume=resume)
     v = result.get("validation") or {}
     if v:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from breakgan.drums.encoding import STEPS_PER_QUARTER, labels_from_events
+from breakgan.drums.smf import read_midi_bytes, scan_midi
 from breakgan.errors import BreakganError
 
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -112,8 +113,14 @@ def load_corpus(dirs: list[Path], *, min_bars: int = 4, max_steps: int = 512, ga
             corpus.files["test" if split == "test" else "skipped"] += 1
             continue
         try:
-            seq = midi_io.midi_file_to_note_sequence(str(f))
+            data = read_midi_bytes(f)
+            scan_midi(data, str(f))  # the seed's limits: an oversized or broken file is skipped cheaply
+            seq = midi_io.midi_to_note_sequence(data)
             tracks = drum_tracks(seq, min_bars=min_bars, max_steps=max_steps, gap_bars=gap_bars)
+        except BreakganError as e:
+            corpus.files["skipped"] += 1
+            corpus.problems.append(str(e))
+            continue
         except Exception as e:  # corrupt or unsupported files are reported, not fatal
             corpus.files["skipped"] += 1
             corpus.problems.append(f"{f}: {type(e).__name__}: {e}")

@@ -10,6 +10,7 @@ import numpy as np
 
 from breakgan.console import info, progress, warn
 from breakgan.drums.encoding import hits_from_labels, labels_from_pattern
+from breakgan.drums.options import check_generation, check_tempo
 from breakgan.drums.seed import Seed, seed_from_midi, seed_from_pattern
 from breakgan.errors import BreakganError
 from breakgan.parts import PARTS
@@ -21,17 +22,17 @@ DEFAULT_PRIMER = "kick: x"  # Magenta's default primer: a single kick
 
 def load_seed(seed_midi=None, seed_pattern: str | None = None, *, drum_channel: int | None = None,
               beats_per_bar: int | None = None, tempo: float | None = None) -> Seed:
+    """The seed, played at `tempo` if given, else at its own tempo; either must pass `check_tempo`."""
     if seed_midi is not None and seed_pattern is not None:
         raise BreakganError("give either a seed MIDI or a seed pattern, not both")
-    if tempo is not None and not (10.0 <= tempo <= 400.0):
-        raise BreakganError(f"--tempo {tempo:g}: expected 10..400 BPM")
+    if tempo is not None:
+        tempo = check_tempo(tempo, "--tempo")
     if seed_midi is not None:
         seed = seed_from_midi(seed_midi, drum_channel=drum_channel, beats_per_bar=beats_per_bar)
     else:
         seed = seed_from_pattern(seed_pattern if seed_pattern is not None else DEFAULT_PRIMER,
                                  beats_per_bar=beats_per_bar)
-    if tempo is not None:
-        seed.tempo = float(tempo)
+    seed.tempo = tempo if tempo is not None else check_tempo(seed.tempo, seed.source)
     return seed
 
 
@@ -54,7 +55,9 @@ def runtime_model(model=None, device: str = "cpu"):
 
 def candidate_seed(random_seed: int, index: int) -> int:
     """Random seed of candidate `index`: independent of how many candidates are asked for."""
-    return int(np.random.SeedSequence([int(random_seed) & 0xFFFFFFFF, index]).generate_state(1)[0])
+    seed = int(random_seed)
+    words = [seed & 0xFFFFFFFF, index] + ([seed >> 32] if seed >> 32 else [])  # seeds < 2**32 as before
+    return int(np.random.SeedSequence(words).generate_state(1)[0])
 
 
 def seed_steps_used(seed: Seed, seed_bars: float | None, total: int) -> int:
@@ -102,8 +105,9 @@ def generate_onsets(seed_midi=None, *, seed_pattern: str | None = None, model=No
     """
     from breakgan.drums.output import onsets_dict
 
-    if bars < 1:
-        raise BreakganError(f"bars {bars}: expected at least 1")
+    checked = check_generation(bars=bars, temperature=temperature, random_seed=random_seed,
+                               drum_channel=drum_channel, tempo=tempo)
+    bars, temperature, random_seed = checked["bars"], checked["temperature"], checked["random_seed"]
     seed = load_seed(seed_midi, seed_pattern, drum_channel=drum_channel, tempo=tempo)
     runtime, _ = runtime_model(model)
     pattern, _ = generate_pattern(runtime, seed, bars=bars, temperature=temperature,
@@ -124,10 +128,14 @@ def run_drums(seed_midi, out, *, seed_pattern: str | None = None, bars: int = 4,
     from breakgan.stage import make_record, output_dir, write_json_atomic, write_record
 
     out = Path(out)
-    if bars < 1 or candidates < 1:
-        raise BreakganError("--bars and --candidates must be at least 1")
-    if temperature < 0:
-        raise BreakganError(f"--temperature {temperature:g}: must be >= 0")
+    checked = check_generation(bars=bars, temperature=temperature, candidates=candidates, beam_size=beam_size,
+                               branch_factor=branch_factor, steps_per_iteration=steps_per_iteration,
+                               seed_bars=seed_bars, sample_rate=sample_rate, random_seed=random_seed,
+                               drum_channel=drum_channel, beats_per_bar=beats_per_bar, tempo=tempo)
+    bars, temperature, candidates = checked["bars"], checked["temperature"], checked["candidates"]
+    beam_size, branch_factor = checked["beam_size"], checked["branch_factor"]
+    steps_per_iteration, seed_bars = checked["steps_per_iteration"], checked["seed_bars"]
+    sample_rate, random_seed = checked["sample_rate"], checked["random_seed"]
     parts = tuple(parts) or PARTS
     seed = load_seed(seed_midi, seed_pattern, drum_channel=drum_channel, beats_per_bar=beats_per_bar,
                      tempo=tempo)

@@ -10,6 +10,7 @@ lengthen it, and a seed shorter than a bar is one bar.
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,8 @@ from breakgan.drums.encoding import NUM_PARTS, STEPS_PER_QUARTER, pitch_to_part
 from breakgan.errors import BreakganError
 from breakgan.parts import PARTS
 
-MAX_MIDI_BYTES = 16 * 1024 * 1024
-MAX_NOTES = 200_000
 MAX_SEED_STEPS = 16 * 4096  # 4096 bars of 4/4
+MAX_PATTERN_CHARS = 1024 * 1024  # --seed-pattern text
 DEFAULT_TEMPO = 120.0
 
 
@@ -51,19 +51,15 @@ def seed_from_midi(path: str | Path, *, drum_channel: int | None = None,
     """Read a seed MIDI file. drum_channel is 1-based (10 = General MIDI drums)."""
     import mido
 
+    from breakgan.drums.smf import read_midi_bytes, scan_midi
+
     path = Path(path)
-    if not path.is_file():
-        raise BreakganError(f"{path}: seed MIDI not found")
-    size = path.stat().st_size
-    if size == 0:
-        raise BreakganError(f"{path}: empty file, not a MIDI file")
-    if size > MAX_MIDI_BYTES:
-        raise BreakganError(f"{path}: {size / 2**20:.0f} MB is too large for a seed MIDI "
-                            f"(limit {MAX_MIDI_BYTES // 2**20} MB)")
+    data = read_midi_bytes(path)
+    scan_midi(data, str(path))  # size, framing, track and event counts: before mido builds anything
     try:
-        mf = mido.MidiFile(str(path), clip=True)
-    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as e:
-        raise BreakganError(f"{path}: not a readable MIDI file ({e})") from None
+        mf = mido.MidiFile(file=io.BytesIO(data), clip=True)
+    except Exception as e:  # noqa: BLE001 - whatever the parser trips on, the file is not readable MIDI
+        raise BreakganError(f"{path}: not a readable MIDI file ({type(e).__name__}: {e})"[:300]) from None
     tpq = mf.ticks_per_beat
     if not tpq or tpq <= 0:
         raise BreakganError(f"{path}: SMPTE-timed MIDI files are not supported (no ticks per quarter)")
@@ -80,8 +76,6 @@ def seed_from_midi(path: str | Path, *, drum_channel: int | None = None,
             tick += msg.time
             if msg.type == "note_on" and msg.velocity > 0:
                 n_notes += 1
-                if n_notes > MAX_NOTES:
-                    raise BreakganError(f"{path}: more than {MAX_NOTES} notes, too large for a seed")
                 channels_with_notes.add(msg.channel)
                 if msg.channel == channel:
                     hits.append((tick, msg.note, msg.velocity))
@@ -113,7 +107,8 @@ def seed_from_midi(path: str | Path, *, drum_channel: int | None = None,
     first_tick = int(steps[0]) * tpq // STEPS_PER_QUARTER
     # tempo in force at the first note (a tempo map's later changes only move notes in time)
     usec = next((u for t, u in reversed(tempos) if t <= first_tick), tempos[0][1] if tempos else 500000)
-    tempo = round(60_000_000 / usec, 2)  # MIDI stores whole microseconds per quarter
+    # MIDI stores whole microseconds per quarter; 0 is a corrupt tempo (load_seed checks the range)
+    tempo = round(60_000_000 / usec, 2) if usec > 0 else float("inf")
     if beats_per_bar is None:
         sig = next((s for s in sorted(sigs, reverse=True) if s[0] <= first_tick), sigs[0] if sigs else None)
         if sig is None:
@@ -158,6 +153,10 @@ def seed_from_pattern(text: str, *, tempo: float | None = None, beats_per_bar: i
     'x' hit, 'X' accent, 'o' ghost note, '.', '-', '_' rest; spaces and '|' are ignored. Lines are
     separated by newlines or ';'. The seed is as long as the longest line.
     """
+    if text is not None and not isinstance(text, str):
+        raise BreakganError(f"--seed-pattern: expected text, got {type(text).__name__}")
+    if text and len(text) > MAX_PATTERN_CHARS:
+        raise BreakganError(f"--seed-pattern: {len(text)} characters, more than {MAX_PATTERN_CHARS}")
     lines = [ln.strip() for ln in re.split(r"[;\n]", text or "") if ln.strip()]
     if not lines:
         raise BreakganError("--seed-pattern is empty; e.g. 'kick: x...x...x...x...; snare: ....x.......x...'")
@@ -165,17 +164,17 @@ def seed_from_pattern(text: str, *, tempo: float | None = None, beats_per_bar: i
     for ln in lines:
         m = re.match(r"^([A-Za-z_]+)\s*[:=]?\s*(.*)$", ln)
         if not m:
-            raise BreakganError(f"--seed-pattern line {ln!r}: expected 'part: x...x...'")
+            raise BreakganError(f"--seed-pattern line {_quote(ln)}: expected 'part: x...x...'")
         name, grid = m.group(1).lower(), re.sub(r"[\s|]", "", m.group(2))
         if name not in PART_ALIASES:
-            raise BreakganError(f"--seed-pattern line {ln!r}: unknown part {name!r}; "
+            raise BreakganError(f"--seed-pattern line {_quote(ln)}: unknown part {name!r}; "
                                 f"use one of {' '.join(PARTS)}")
         bad = sorted({c for c in grid if c not in HIT_VELOCITY and c not in REST})
         if bad:
-            raise BreakganError(f"--seed-pattern line {ln!r}: unexpected character(s) {''.join(bad)!r} "
+            raise BreakganError(f"--seed-pattern line {_quote(ln)}: unexpected character(s) {''.join(bad)!r} "
                                 f"(x = hit, X = accent, o = ghost, . = rest)")
         if not grid:
-            raise BreakganError(f"--seed-pattern line {ln!r}: no steps")
+            raise BreakganError(f"--seed-pattern line {_quote(ln)}: no steps")
         rows[PARTS.index(PART_ALIASES[name])] = grid
     steps = max(len(g) for g in rows.values())
     if steps > MAX_SEED_STEPS:
@@ -188,6 +187,10 @@ def seed_from_pattern(text: str, *, tempo: float | None = None, beats_per_bar: i
         raise BreakganError("--seed-pattern has no hits (use x for a hit)")
     return Seed(pattern, float(tempo or DEFAULT_TEMPO), beats_per_bar or 4, "pattern",
                 notes=int((pattern > 0).sum()))
+
+
+def _quote(line: str) -> str:
+    return repr(line if len(line) <= 40 else line[:40] + "...")
 
 
 def pattern_to_text(pattern: np.ndarray, steps_per_bar: int = 16) -> str:

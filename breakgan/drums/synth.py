@@ -8,6 +8,7 @@ sample, and the mix is their sum. (Hits within a part overlap rather than choke 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -26,15 +27,63 @@ def default_soundfont() -> Path:
 
 
 def check_soundfont(path: str | os.PathLike | None) -> Path:
-    """Path of a readable SoundFont 2 file (RIFF....sfbk), else a BreakganError naming it."""
+    """Path of a SoundFont 2 file whose RIFF structure is whole, else a BreakganError naming it.
+
+    FluidSynth prints its own errors for a broken file (and libinstpatch a GLib warning), so the
+    structure is checked here first: RIFF....sfbk, the size it declares, and its INFO, sdta and pdta lists.
+    """
     p = Path(path) if path is not None else default_soundfont()
     if not p.is_file():
         raise BreakganError(f"{p}: SoundFont not found")
-    with open(p, "rb") as f:
-        head = f.read(12)
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"sfbk":
-        raise BreakganError(f"{p}: not a SoundFont 2 (.sf2) file")
+    try:
+        size = p.stat().st_size
+        with open(p, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"sfbk":
+                raise BreakganError(f"{p}: not a SoundFont 2 (.sf2) file")
+            if int.from_bytes(head[4:8], "little") + 8 != size:
+                raise BreakganError(f"{p}: not a whole SoundFont 2 file (its RIFF size does not match the file)")
+            lists, pos = [], 12
+            while pos + 12 <= size:
+                f.seek(pos)
+                chunk = f.read(12)
+                length = int.from_bytes(chunk[4:8], "little")
+                if chunk[:4] == b"LIST":
+                    lists.append(chunk[8:12])
+                pos += 8 + length + (length & 1)
+    except OSError as e:
+        raise BreakganError(f"{p}: cannot read SoundFont ({e.strerror or e})") from None
+    if pos > size or lists != [b"INFO", b"sdta", b"pdta"]:
+        raise BreakganError(f"{p}: not a whole SoundFont 2 file (expected INFO, sdta and pdta lists)")
     return p
+
+
+def _quiet_fluidsynth() -> None:
+    """FluidSynth logs to stderr; breakgan reports a failed load itself, in one line."""
+    import fluidsynth
+
+    try:
+        for level in range(5):  # FLUID_PANIC .. FLUID_DBG
+            fluidsynth._fl.fluid_set_log_function(level, None, None)
+    except AttributeError:  # a pyfluidsynth without the raw library handle: keep its logging
+        pass
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    """Point file descriptor 2 at /dev/null for the duration (C libraries write there directly)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class DrumSynth:
@@ -44,10 +93,12 @@ class DrumSynth:
         import fluidsynth
 
         self.path = check_soundfont(soundfont)
+        _quiet_fluidsynth()
         self.rate = int(sample_rate)
         self.fs = fluidsynth.Synth(gain=0.5, samplerate=float(self.rate),
                                    **{"synth.reverb.active": 0, "synth.chorus.active": 0})
-        self.sfid = self.fs.sfload(str(self.path))
+        with _stderr_silenced():  # libinstpatch (FluidSynth's DLS loader) warns through GLib on a bad file
+            self.sfid = self.fs.sfload(str(self.path))
         if self.sfid < 0:
             self.fs.delete()
             raise BreakganError(f"{self.path}: FluidSynth cannot load this SoundFont")

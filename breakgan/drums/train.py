@@ -1,7 +1,8 @@
 """`breakgan drums train`: fit DrumsRNN on MIDI folders, with validation metrics and resumable checkpoints.
 
 MODEL_DIR holds `model.safetensors` (the latest weights, what `breakgan drums --model` loads),
-`train_state.safetensors` + `train_state.json` (Adam moments, step, options: resume reads these),
+`checkpoint.safetensors` (weights, Adam state, step, options in one atomic file: resume reads it; the
+three-file state of earlier versions is still read),
 `metrics.json` (latest validation metrics and the unigram / bigram baselines), `log.jsonl`,
 TensorBoard events in `tb/`, and `breakgan.json` (stage "drums-train").
 The batch order is a pure function of (seed, step), so a resumed run continues exactly.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from breakgan.stage import make_record, write_json_atomic, write_record
 
 
 @dataclass
-class TrainOptions:
+class DrumsTrainOptions:
     steps: int = 20000  # optimiser steps in total (a resumed run counts from where it stopped)
     batch_size: int = 128  # Magenta's drum_kit hparams
     learning_rate: float = 1e-3
@@ -104,51 +105,41 @@ def evaluate(model, seqs: list[np.ndarray], batch_size: int, device: str) -> dic
             "no_event_accuracy": totals["no_event_correct"] / max(totals["no_events"], 1)}
 
 
-def _save_state(out: Path, model, optimizer, step: int, options: TrainOptions, extra: dict) -> None:
-    from safetensors.torch import save_file
+def _save_state(out: Path, model, optimizer, step: int, options: DrumsTrainOptions, extra: dict) -> None:
+    """The training checkpoint first (one atomic file), then the model file `drums --model` loads."""
+    from breakgan.drums.checkpoint import save_model, save_train_state
 
-    from breakgan.drums.checkpoint import save_model
-
+    save_train_state(out, model, optimizer, step, {"options": asdict(options), **extra})
     save_model(out / "model.safetensors", model, {"step": step, **extra})
-    tensors, slots = {}, []
-    for i, p in enumerate(model.parameters()):
-        st = optimizer.state.get(p)
-        if st:
-            tensors[f"{i}.exp_avg"] = st["exp_avg"].detach().cpu().contiguous()
-            tensors[f"{i}.exp_avg_sq"] = st["exp_avg_sq"].detach().cpu().contiguous()
-            slots.append([i, float(st["step"])])
-    tmp = out / ".train_state.safetensors.tmp"
-    save_file(tensors, str(tmp))
-    tmp.replace(out / "train_state.safetensors")
-    write_json_atomic(out / "train_state.json", {"step": step, "adam_steps": slots,
-                                                 "options": asdict(options), **extra})
 
 
-def _load_state(out: Path, model, optimizer) -> int:
-    import torch
-    from safetensors.torch import load_file
+def check_train_options(o: DrumsTrainOptions) -> DrumsTrainOptions:
+    """Every number of `drums train`, bounded and finite (the CLI's ranges, for library callers too)."""
+    from breakgan.drums import options as lim
+    from breakgan.seeds import check_seed
 
-    from breakgan.drums.checkpoint import load_model
+    return replace(
+        o,
+        steps=lim.check_int(o.steps, "--steps", 1, lim.MAX_TRAIN_STEPS),
+        batch_size=lim.check_int(o.batch_size, "--batch-size", 1, lim.MAX_BATCH),
+        learning_rate=lim.check_float(o.learning_rate, "--learning-rate", 0.0, 10.0, above=True),
+        clip_norm=lim.check_float(o.clip_norm, "--clip-norm", 0.0, 1e6, above=True),
+        max_steps=lim.check_int(o.max_steps, "--max-steps", 16, lim.MAX_SEQUENCE_STEPS),
+        min_bars=lim.check_int(o.min_bars, "--min-bars", 1, lim.MAX_MIN_BARS),
+        gap_bars=lim.check_float(o.gap_bars, "gap_bars", 0.0, lim.MAX_MIN_BARS, above=True),
+        validation_fraction=lim.check_float(o.validation_fraction, "--validation-fraction", 0.0, 0.9),
+        eval_every=lim.check_int(o.eval_every, "--eval-every", 1, lim.MAX_TRAIN_STEPS),
+        save_every=lim.check_int(o.save_every, "--save-every", 1, lim.MAX_TRAIN_STEPS),
+        minutes=lim.check_float(o.minutes, "--minutes", 0.0, lim.MAX_MINUTES),
+        seed=check_seed(o.seed, "--random-seed"),
+        threads=lim.check_int(o.threads, "--threads", 0, lim.MAX_THREADS),
+        layers=lim.check_config({"layers": list(o.layers)}, "--layers").layers,
+        dropout_keep=lim.check_float(o.dropout_keep, "--dropout-keep", 0.05, 1.0),
+        attn_length=lim.check_int(o.attn_length, "attn_length", 1, lim.MAX_ATTN_LENGTH),
+    )
 
-    try:
-        state = json.loads((out / "train_state.json").read_text())
-        loaded, _ = load_model(out / "model.safetensors")
-        if loaded.config != model.config:
-            raise BreakganError(f"{out}: the checkpoint's model ({loaded.config}) differs from the options "
-                                f"({model.config}); use --restart or the same options")
-        model.load_state_dict(loaded.state_dict())
-        tensors = load_file(str(out / "train_state.safetensors"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise BreakganError(f"{out}: cannot resume, training state unreadable ({e})") from None
-    params = list(model.parameters())
-    for i, adam_step in state["adam_steps"]:
-        optimizer.state[params[i]] = {"step": torch.tensor(adam_step),
-                                      "exp_avg": tensors[f"{i}.exp_avg"].to(params[i].device),
-                                      "exp_avg_sq": tensors[f"{i}.exp_avg_sq"].to(params[i].device)}
-    return int(state["step"])
 
-
-def train_drums(midi_dirs: list[Path], out: Path, options: TrainOptions, *, resume: bool = True) -> dict:
+def train_drums(midi_dirs: list[Path], out: Path, options: DrumsTrainOptions, *, resume: bool = True) -> dict:
     """Train (or resume) a DrumsRNN in `out`; returns the final metrics dict."""
     import torch
     from rich.progress import TextColumn
@@ -157,11 +148,13 @@ def train_drums(midi_dirs: list[Path], out: Path, options: TrainOptions, *, resu
     from breakgan.drums.encoding import counter_bits
     from breakgan.drums.model import DrumsConfig, DrumsRNN
 
+    from breakgan.device import resolve_device
+    from breakgan.drums.checkpoint import has_train_state, load_train_state
+
+    options = check_train_options(options)
+    device = str(resolve_device(options.device))
     if options.threads:
         torch.set_num_threads(options.threads)
-    device = options.device
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise BreakganError("--device cuda: no CUDA device available")
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -194,8 +187,8 @@ def train_drums(midi_dirs: list[Path], out: Path, options: TrainOptions, *, resu
     model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=options.learning_rate)
     step = 0
-    if resume and (out / "train_state.json").is_file():
-        step = _load_state(out, model, optimizer)
+    if resume and has_train_state(out):
+        step = load_train_state(out, model, optimizer)
         info(f"resuming {out} at step {step}")
     data = {"train_files": corpus.files["train"], "validation_files": corpus.files["validation"],
             "train_sequences": len(corpus.train), "validation_sequences": len(corpus.validation),
@@ -231,7 +224,7 @@ def train_drums(midi_dirs: list[Path], out: Path, options: TrainOptions, *, resu
                     break
                 idx = batch_indices(len(corpus.train), options.batch_size, options.seed, step)
                 inp, tgt, mask = make_batch(corpus.train, idx)
-                torch.manual_seed(options.seed * 1_000_003 + step)  # dropout: deterministic per step
+                torch.manual_seed((options.seed * 1_000_003 + step) % 2**64)  # dropout: deterministic per step
                 counters = torch.from_numpy(counter_bits(np.arange(inp.shape[1]))).to(device)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
                     logits = model(torch.from_numpy(inp).to(device), counters)
