@@ -299,25 +299,74 @@ def test_out_flag_positional_or_not_passed(tmp_path):
     assert stage_argv(b, FAKE) == [f"{tmp_path}/s.py"]
 
 
-def test_replace_out_moves_the_previous_output_aside(chain, tmp_path):
-    """A command that refuses an existing out (like train) reruns after its old out is moved aside."""
-    text = chain.read_text().replace('name = "c"\n', 'name = "c"\nreplace_out = true\n')
-    chain.write_text(text)
+class RefusesExisting(FakeStages):
+    """Like train: refuses an existing out; `partial` makes stage c write into out and then fail."""
 
-    class Refuses(FakeStages):
-        def __call__(self, step):
-            if step.stage.name == "c" and Path(step.stage.out).exists():
-                return 1
-            return super().__call__(step)
+    partial = False
 
-    fake = Refuses()
-    r = load_recipe(chain, commands=FAKE)
-    run_pipeline(r, executor=fake, commands=FAKE)
+    def __call__(self, step):
+        if step.stage.name == "c" and Path(step.stage.out).exists():
+            return 1
+        if step.stage.name == "c" and self.partial:
+            self.ran.append("c")
+            Path(step.stage.out).mkdir(parents=True)
+            (Path(step.stage.out) / "half.txt").write_text("half")
+            return 2
+        return super().__call__(step)
+
+
+def _with_replace_out(chain: Path) -> None:
+    chain.write_text(chain.read_text().replace('name = "c"\n', 'name = "c"\nreplace_out = true\n'))
+
+
+def test_replace_out_puts_the_previous_output_back_when_the_stage_fails(chain, tmp_path):
+    from badinput import snapshot
+
+    _with_replace_out(chain)
+    fake = RefusesExisting()
+    run_pipeline(load_recipe(chain, commands=FAKE), executor=fake, commands=FAKE)
     (tmp_path / "out/c/mine.txt").write_text("old")
+    before = snapshot(tmp_path / "out/c")
+    fake.partial = True
+    with pytest.raises(BreakganError, match='stage "c" failed.*previous output is back in'):
+        run_pipeline(load_recipe(chain, parse_sets(["c.size=8"]), commands=FAKE), executor=fake, commands=FAKE)
+    assert fake.ran[-1] == "c"
+    assert snapshot(tmp_path / "out/c") == before  # the earlier output, exactly; the half-made one is gone
+    assert not (tmp_path / "out/c.previous").exists()
+    # Ctrl-C while the stage runs: the same
+    def interrupted(step):
+        Path(step.stage.out).mkdir()
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(load_recipe(chain, parse_sets(["c.size=8"]), commands=FAKE), executor=interrupted,
+                     commands=FAKE)
+    assert snapshot(tmp_path / "out/c") == before and not (tmp_path / "out/c.previous").exists()
+
+
+def test_replace_out_drops_its_own_previous_output_once_the_stage_succeeds(chain, tmp_path):
+    _with_replace_out(chain)
+    fake = RefusesExisting()
+    run_pipeline(load_recipe(chain, commands=FAKE), executor=fake, commands=FAKE)
     run_pipeline(load_recipe(chain, parse_sets(["c.size=8"]), commands=FAKE), executor=fake, commands=FAKE)
     assert fake.ran == ["a", "b", "c", "c"]
-    assert (tmp_path / "out/c.previous/mine.txt").read_text() == "old"
-    assert not (tmp_path / "out/c/mine.txt").exists()
+    assert "--size 8" in (tmp_path / "out/c/result.txt").read_text()
+    assert not (tmp_path / "out/c.previous").exists()
+
+
+def test_replace_out_keeps_what_the_pipeline_did_not_make(chain, tmp_path):
+    """A foreign OUT.previous is refused untouched; a foreign OUT is kept as OUT.previous, not deleted."""
+    from badinput import snapshot
+
+    _with_replace_out(chain)
+    fake = RefusesExisting()
+    (tmp_path / "out/c").mkdir(parents=True)
+    (tmp_path / "out/c/thesis.txt").write_text("mine")
+    run_pipeline(load_recipe(chain, commands=FAKE), executor=fake, commands=FAKE)
+    assert (tmp_path / "out/c.previous/thesis.txt").read_text() == "mine"
+    before = snapshot(tmp_path / "out")
+    with pytest.raises(BreakganError, match="c.previous, which exists and is not an earlier output"):
+        run_pipeline(load_recipe(chain, parse_sets(["c.size=8"]), commands=FAKE), executor=fake, commands=FAKE)
+    assert snapshot(tmp_path / "out") == before
 
 
 def test_ctrl_c_lets_the_running_stage_finish_cleanly(tmp_path):

@@ -15,7 +15,8 @@
     out_flag = "--out"                       # how out is passed: "" = last positional, false = not passed
     options = { size = 64, mirror = false }  # --size 64 --no-mirror
     enabled = true                           # false: skipped unless --set ingest.enabled=true
-    replace_out = false                      # true: a rerun first moves the old out to OUT.previous
+    replace_out = false                      # true: a rerun first moves the old out to OUT.previous,
+                                             # puts it back if the stage fails, drops it once it succeeds
                                              # (for commands that refuse to overwrite, like train)
     after = ["other"]                        # run after (and rerun with) these earlier stages, no path passed
 
@@ -45,6 +46,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STAGE_KEYS = {"name", "command", "inputs", "options", "out", "out_flag", "record", "enabled", "script",
               "replace_out", "after"}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+MAX_RECIPE_BYTES = 1024 * 1024
+MAX_VAR_DEPTH = 16  # ${a} -> ${b} -> ... chains
+MAX_EXPANDED_CHARS = 100_000  # one value after substitution (lists: their items together)
+MAX_NESTING = 16  # lists and tables inside one another
+MAX_STAGES = 256
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 ARGS = "args"  # the inputs-table role that holds positional arguments
 
@@ -63,7 +69,7 @@ class Stage:
     enabled: bool = True
     script: str | None = None         # for command = "script": the Python file to run
     out_flag: str | None = "--out"    # "" passes out as the last positional argument, None not at all
-    replace_out: bool = False         # a rerun moves the previous out to OUT.previous first
+    replace_out: bool = False         # a rerun moves the previous out aside while the stage runs
     line: int = 0                     # line of its [[stages]] header in the recipe
     depends: tuple[str, ...] = ()     # names of earlier stages it references (inputs or `after`)
     after: tuple[str, ...] = ()       # earlier stages it follows without using a path of theirs
@@ -102,9 +108,10 @@ class Recipe:
 def parse_value(text: str) -> Any:
     """A --set value: a TOML value when it parses as one (64, true, [..]), else the plain string."""
     try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except (tomllib.TOMLDecodeError, RecursionError):
         return text
+    return value if _nesting(value) <= MAX_NESTING else text
 
 
 def parse_sets(items: list[str] | tuple[str, ...], where: str = "--set") -> dict[str, Any]:
@@ -132,6 +139,32 @@ def _norm(p: Any) -> Any:
     return os.path.normpath(p) if isinstance(p, str) and p and not p.startswith("@") else p
 
 
+def _size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list):
+        total = 0
+        for v in value:
+            total += 1 + _size(v)
+            if total > MAX_EXPANDED_CHARS:
+                break
+        return total
+    return 1
+
+
+def _nesting(value: Any) -> int:
+    """How deep lists and tables sit inside one another (iteratively: a hostile file may nest deeply)."""
+    deepest, todo = 0, [(value, 0)]
+    while todo:
+        v, d = todo.pop()
+        if isinstance(v, (list, dict)):
+            deepest = max(deepest, d + 1)
+            if deepest > MAX_NESTING:
+                return deepest
+            todo.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
 def _stage_lines(text: str) -> list[int]:
     return [i for i, line in enumerate(text.splitlines(), 1) if re.match(r"^\s*\[\[\s*stages\s*\]\]", line)]
 
@@ -146,6 +179,9 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None, *,
     """
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_RECIPE_BYTES:
+            raise BreakganError(f"{path}: {path.stat().st_size} bytes is too large for a recipe "
+                                f"(limit {MAX_RECIPE_BYTES // 1024} KB)")
         text = path.read_text()
     except FileNotFoundError:
         raise BreakganError(f"{path}: recipe not found") from None
@@ -155,6 +191,10 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None, *,
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise BreakganError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise BreakganError(f"{path}: not a recipe (arrays or tables nested too deeply)") from None
+    if _nesting(data) > MAX_NESTING:
+        raise BreakganError(f"{path}: not a recipe (arrays or tables nested more than {MAX_NESTING} deep)")
     sets = dict(sets or {})
     unknown_top = set(data) - {"pipeline", "vars", "stages"}
     if unknown_top:
@@ -163,6 +203,8 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None, *,
     raw_stages = data.get("stages")
     if not isinstance(raw_stages, list) or not raw_stages:
         raise BreakganError(f"{path}: no [[stages]] in the recipe")
+    if len(raw_stages) > MAX_STAGES:
+        raise BreakganError(f"{path}: {len(raw_stages)} stages, more than {MAX_STAGES}")
     lines = _stage_lines(text)
     meta = data.get("pipeline", {})
     if not isinstance(meta, dict):
@@ -197,21 +239,39 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None, *,
     def where(i: int) -> str:
         return f"{path}:{lines[i]}" if i < len(lines) else f"{path}"
 
+    expanded: dict[str, Any] = {}  # variable -> its value, substituted once (a recipe may use it often)
+
+    def expand(name: str, ctx: str, seen: tuple[str, ...]) -> Any:
+        if name in expanded:
+            return expanded[name]
+        value = _lookup(name, ctx, seen)
+        if len(seen) >= MAX_VAR_DEPTH:
+            raise BreakganError(f"{ctx}: variable ${{{name}}}: variables nest more than {MAX_VAR_DEPTH} deep")
+        expanded[name] = subst(value, ctx, seen + (name,))
+        return expanded[name]
+
     def subst(value: Any, ctx: str, seen: tuple[str, ...] = ()) -> Any:
         if isinstance(value, list):
             flat: list[Any] = []
             for v in value:
                 r = subst(v, ctx, seen)
                 flat.extend(r if isinstance(r, list) and isinstance(v, str) and _VAR.fullmatch(v) else [r])
-            return flat
+            return _bounded(flat, ctx, seen)
         if isinstance(value, dict):
             return {k: subst(v, ctx, seen) for k, v in value.items()}
         if not isinstance(value, str):
             return value
         whole = _VAR.fullmatch(value)
         if whole:  # "${x}" alone keeps x's type (a list of clips stays a list)
-            return subst(_lookup(whole.group(1), ctx, seen), ctx, seen + (whole.group(1),))
-        return _VAR.sub(lambda m: str(subst(_lookup(m.group(1), ctx, seen), ctx, seen + (m.group(1),))), value)
+            return expand(whole.group(1), ctx, seen)
+        return _bounded(_VAR.sub(lambda m: str(expand(m.group(1), ctx, seen)), value), ctx, seen)
+
+    def _bounded(value: Any, ctx: str, seen: tuple[str, ...]) -> Any:
+        """Refuse an expansion past MAX_EXPANDED_CHARS (`${v}${v}` doubles at each level)."""
+        if _size(value) > MAX_EXPANDED_CHARS:
+            what = f"variable ${{{seen[-1]}}}" if seen else "a value"
+            raise BreakganError(f"{ctx}: {what} expands to more than {MAX_EXPANDED_CHARS} characters")
+        return value
 
     def _lookup(name: str, ctx: str, seen: tuple[str, ...]) -> Any:
         if name in seen:

@@ -238,33 +238,84 @@ def execute(recipe: Recipe, steps: list[Step], executor: Executor = run_subproce
                     step.inputs[label] = file_hash(record_path(up)) + (
                         f"+{Path(p).relative_to(up.out)}" if Path(p) != Path(up.out) else "")
         console.rule(f"[bold]{head}[/bold] ({step.reason})", align="left")
-        if step.stage.replace_out:
-            _move_aside(step.stage)
+        aside = _move_aside(recipe, step.stage) if step.stage.replace_out else None
         console.print(f"[dim]$ {step.command_line}[/dim]", soft_wrap=True)
         t0 = time.monotonic()
-        code = executor(step)
+        try:
+            code = executor(step)
+        except BaseException:  # Ctrl-C, or the stage could not be started
+            if aside is not None:
+                _put_back(step.stage, aside)
+            raise
         step.seconds = time.monotonic() - t0
         if code != 0:
+            kept = ""
+            if aside is not None:
+                _put_back(step.stage, aside)
+                kept = f"; the previous output is back in {step.stage.out}"
             raise BreakganError(f"{recipe.path}:{step.stage.line}: {step.stage.label} failed (exit {code}) "
-                                f"after {step.seconds:.0f} s; rerun it with: {step.command_line}",
+                                f"after {step.seconds:.0f} s{kept}; rerun it with: {step.command_line}",
                                 exit_code=code if 0 < code < 128 else 1)
         _stamp(step)
+        if aside is not None:
+            _drop_previous(step.stage, aside)
         console.print(f"[green]{head} done[/green] in {step.seconds:.1f} s")
     return steps
 
 
-def _move_aside(stage: Stage) -> None:
-    """Keep the previous output as OUT.previous (one generation) so the command starts afresh."""
+PREVIOUS = ".previous"  # replace_out: where the runner keeps OUT while the stage makes a new one
+
+
+def _made_by_runner(stage: Stage, folder: Path) -> bool:
+    """True when `folder` is an output of this stage that the runner stamped (its record, moved along)."""
+    rec = record_path(stage)
+    out = Path(stage.out)
+    try:
+        rel = rec.relative_to(out) if rec is not None else None
+    except ValueError:
+        return False  # the record lives elsewhere: nothing to tell this folder by
+    record = _read(folder / rel) if rel is not None else None
+    stamp = record.get("pipeline") if record else None
+    return isinstance(stamp, dict) and stamp.get("stage") == stage.name
+
+
+def _move_aside(recipe: Recipe, stage: Stage) -> Path | None:
+    """Move OUT to OUT.previous so the command starts afresh (replace_out); -> OUT.previous, or None.
+
+    An OUT.previous that this runner left for the same stage (earlier versions kept one generation) is
+    replaced; anything else by that name is refused, untouched.
+    """
     out = Path(stage.out) if stage.out else None
-    if out is None or not out.exists():
-        return
-    prev = out.with_name(out.name + ".previous")
-    if prev.is_dir():
+    if out is None or not (out.exists() or out.is_symlink()):
+        return None
+    prev = out.with_name(out.name + PREVIOUS)
+    if prev.exists() or prev.is_symlink():
+        if not (prev.is_dir() and not prev.is_symlink() and _made_by_runner(stage, prev)):
+            raise BreakganError(f"{recipe.path}:{stage.line}: {stage.label}: replace_out would move {out} to "
+                                f"{prev}, which exists and is not an earlier output of this stage; move it "
+                                "away first")
         shutil.rmtree(prev)
-    elif prev.exists():
-        prev.unlink()
     os.replace(out, prev)
-    warn(f"{stage.label}: previous output kept as {prev}")
+    return prev
+
+
+def _put_back(stage: Stage, prev: Path) -> None:
+    """The stage failed: whatever it left at OUT goes, the previous output returns to OUT."""
+    out = Path(stage.out)
+    if out.is_dir() and not out.is_symlink():
+        shutil.rmtree(out)  # made by the failed stage in this run (OUT was moved aside before it started)
+    elif out.exists() or out.is_symlink():
+        out.unlink()
+    os.replace(prev, out)
+    warn(f"{stage.label}: failed; the previous output is back in {out}")
+
+
+def _drop_previous(stage: Stage, prev: Path) -> None:
+    """The stage succeeded: OUT.previous goes if it was this stage's own earlier output, else stays."""
+    if _made_by_runner(stage, prev):
+        shutil.rmtree(prev)
+    else:
+        warn(f"{stage.label}: the earlier content of {stage.out} was not made by this pipeline; kept as {prev}")
 
 
 def _stamp(step: Step) -> None:
