@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from breakgan.errors import BreakganError
-from breakgan.gan.sampling import MAX_SEED
+from breakgan.seeds import MAX_KEYFRAMES, SEED_LIMIT
 from breakgan.parts import PARTS
 from breakgan.studio.drums import Drums, inside
 from breakgan.studio.engine import Engine
@@ -28,6 +28,7 @@ from breakgan.studio.store import NAME_RE, Store, check_name, check_truncation
 STATIC = Path(__file__).parent / "static"
 STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
 MAX_BATCH = 64
+MAX_SEED = SEED_LIMIT - 1
 
 Seed = Field(ge=0, le=MAX_SEED)
 
@@ -62,7 +63,7 @@ class ListIn(BaseModel):
 
 
 class PartIn(BaseModel):
-    seeds: list[int] = Field(max_length=64)
+    seeds: list[int] = Field(max_length=MAX_KEYFRAMES)
 
 
 class RenderIn(BaseModel):
@@ -117,17 +118,21 @@ def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | N
 
     # --- the page ---------------------------------------------------------------------------------
     @app.get("/", response_class=HTMLResponse)
-    async def index():
+    def index():
         return HTMLResponse((STATIC / "index.html").read_text())
 
+    @app.get("/favicon.ico")
+    def favicon():
+        return Response(status_code=204)
+
     @app.get("/static/{name}")
-    async def static(name: str):
+    def static(name: str):
         if name not in STATIC_FILES:
             raise _not_found()
         return Response((STATIC / name).read_bytes(), media_type=STATIC_FILES[name])
 
     @app.get("/api/info")
-    async def info():
+    def info():
         return {
             "run": Path(run).name, "resolution": engine.resolution, "latent_size": engine.latent_size,
             "device": str(engine.device), "parts": list(PARTS), "lists": store.list_names(),
@@ -160,23 +165,23 @@ def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | N
 
     # --- 2. favourites --------------------------------------------------------------------------
     @app.get("/api/favourites/{name}")
-    async def favourites(name: str):
+    def favourites(name: str):
         return {"name": check_name(name), "items": store.favourites(name)}
 
     @app.post("/api/favourites/{name}/add")
-    async def favourite_add(name: str, fav: Fav):
+    def favourite_add(name: str, fav: Fav):
         return {"name": name, "items": store.add(name, fav.seed, fav.truncation)}
 
     @app.post("/api/favourites/{name}/remove")
-    async def favourite_remove(name: str, fav: Fav):
+    def favourite_remove(name: str, fav: Fav):
         return {"name": name, "items": store.remove(name, fav.seed)}
 
     @app.put("/api/favourites/{name}")
-    async def favourite_set(name: str, body: ListIn):
+    def favourite_set(name: str, body: ListIn):
         return {"name": name, "items": store.set_list(name, [f.model_dump() for f in body.items])}
 
     @app.post("/api/undo")
-    async def undo():
+    def undo():
         name = store.undo()
         return {"name": name, "items": store.favourites(name) if name and name in store.list_names() else [],
                 "lists": store.list_names()}
@@ -203,7 +208,7 @@ def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | N
         return {"image": _data_url(png)}
 
     @app.post("/api/blends")
-    async def blend_save(req: BlendIn):
+    def blend_save(req: BlendIn):
         name = check_name(req.name or "", "blend")
         z = _blend(req)
         recipe = {"items": [f.model_dump() for f in req.items], "weights": list(req.weights)}
@@ -219,7 +224,7 @@ def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | N
 
     # --- 5. per-part keyframes ------------------------------------------------------------------
     @app.put("/api/parts/{part}")
-    async def set_part(part: str, body: PartIn):
+    def set_part(part: str, body: PartIn):
         if part not in PARTS:
             raise _not_found()
         if any(not 0 <= s <= MAX_SEED for s in body.seeds):
@@ -234,22 +239,22 @@ def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | N
         return FileResponse(path)
 
     @app.get("/drums/{number}/mix.wav")
-    async def drum_mix(number: int):
+    def drum_mix(number: int):
         return _drum_file(number, "mix")
 
     @app.get("/drums/{number}/pianoroll.png")
-    async def drum_roll(number: int):
+    def drum_roll(number: int):
         return _drum_file(number, "pianoroll")
 
     @app.get("/drums/{number}/stems/{part}.wav")
-    async def drum_stem(number: int, part: str):
+    def drum_stem(number: int, part: str):
         if part not in PARTS:
             raise _not_found()
         return _drum_file(number, part)
 
     # --- 7. render ------------------------------------------------------------------------------
     @app.post("/api/render")
-    async def render_start(req: RenderIn):
+    def render_start(req: RenderIn):
         if drum_set is None:
             raise BreakganError("start the studio with --drums DIR to render")
         args = ["--run", str(run), *drum_set.render_args(req.candidate), "--layout", "tiles",
@@ -275,14 +280,14 @@ def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | N
         return takes.start(args).status()
 
     @app.get("/api/render/{take}")
-    async def render_status(take: str):
+    def render_status(take: str):
         job = takes.jobs.get(take) if TAKE_RE.fullmatch(take) else None
         if job is None:
             raise _not_found()
         return job.status()
 
     @app.get("/renders/{take}/render.mp4")
-    async def render_video(take: str):
+    def render_video(take: str):
         path = inside(takes.folder, takes.folder / take / "render.mp4") if TAKE_RE.fullmatch(take) else None
         if path is None:
             raise _not_found()

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from breakgan.gan.sampling import generate_images, latent_for_seed
+from breakgan.gan.sampling import generate_images
+from breakgan.seeds import latent_for_seed
 
 CACHE_BYTES = 256 << 20
 
@@ -33,8 +34,8 @@ class Engine:
     """A loaded generator (G, info) and the one thread that runs it."""
 
     def __init__(self, generator, device: str = "auto", cache_bytes: int = CACHE_BYTES):
+        from breakgan.device import resolve_device
         from breakgan.gan import load_generator
-        from breakgan.render.frames import resolve_device
 
         self.device = resolve_device(device)
         if isinstance(generator, (str, Path)):
@@ -75,7 +76,7 @@ class Engine:
 
     def latent(self, seed: int, truncation: float | None = None) -> np.ndarray:
         """The keyframe latent (D,) float32 of a seed: the rule `sample`, `render --seeds` and live share."""
-        return latent_for_seed(int(seed), self.latent_size, truncation).numpy().astype(np.float32)
+        return np.asarray(latent_for_seed(seed, self.latent_size, truncation), np.float32)
 
     # --- run on the worker thread ------------------------------------------------------------
     def images(self, latents: np.ndarray) -> np.ndarray:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import re
 import threading
 from pathlib import Path
@@ -26,12 +25,12 @@ import numpy as np
 
 from breakgan.errors import BreakganError
 from breakgan.parts import PARTS
+from breakgan.seeds import MAX_KEYFRAMES, check_seed, check_truncation
 from breakgan.stage import write_bytes_atomic, write_json_atomic
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 MAX_FAVOURITES = 256  # per list; render cycles through them, more would never be seen
 MAX_LISTS = 100
-MAX_PART_KEYS = 64
 
 
 def check_name(name: str, what: str = "list") -> str:
@@ -40,18 +39,6 @@ def check_name(name: str, what: str = "list") -> str:
         raise BreakganError(f"{what} name {name!r}: use 1-40 letters, digits, '-' or '_' (starting with a "
                             "letter or digit)")
     return name
-
-
-def check_truncation(t) -> float | None:
-    if t is None:
-        return None
-    try:
-        t = float(t)
-    except (TypeError, ValueError):
-        raise BreakganError(f"truncation {t!r}: not a number") from None
-    if not math.isfinite(t) or not 0 < t <= 10:
-        raise BreakganError(f"truncation {t}: must be in (0, 10]")
-    return t
 
 
 def _npy_bytes(arr: np.ndarray) -> bytes:
@@ -97,9 +84,9 @@ class Store:
         path = self.folder / "favourites" / f"{name}.json"
         data = self._read_json(path, {"seeds": []})
         seeds = data.get("seeds") if isinstance(data, dict) else data
-        if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
-                                                  for s in seeds):
-            raise BreakganError(f"{path}: expected {{\"seeds\": [whole numbers >= 0]}}")
+        if not isinstance(seeds, list):
+            raise BreakganError(f"{path}: expected {{\"seeds\": [seeds]}}")
+        seeds = [check_seed(s, str(path)) for s in seeds]
         truncs = self.state.get("truncation", {}).get(name, {})
         return [{"seed": s, "truncation": check_truncation(truncs.get(str(s)))} for s in seeds]
 
@@ -108,7 +95,9 @@ class Store:
         data = self._read_json(path, {})
         if not isinstance(data, dict) or any(p not in PARTS for p in data):
             raise BreakganError(f"{path}: expected {{part: [seeds]}} with parts from {' '.join(PARTS)}")
-        return {p: [int(s) for s in data[p]] for p in PARTS if p in data}
+        if any(not isinstance(data[p], list) for p in data):
+            raise BreakganError(f"{path}: expected {{part: [seeds]}}")
+        return {p: [check_seed(s, str(path)) for s in data[p]] for p in PARTS if p in data}
 
     def blend_names(self) -> list[str]:
         return sorted(p.name[:-len(".blend.json")] for p in (self.folder / "blends").glob("*.blend.json")
@@ -169,8 +158,9 @@ class Store:
         with self._lock:
             check_name(name)
             truncation = check_truncation(truncation)
+            seed = check_seed(seed)
             items = [it for it in self.favourites(name) if it["seed"] != seed]
-            return self._change(name, items + [{"seed": int(seed), "truncation": truncation}])
+            return self._change(name, items + [{"seed": seed, "truncation": truncation}])
 
     def remove(self, name: str, seed: int) -> list[dict]:
         with self._lock:
@@ -186,7 +176,7 @@ class Store:
             for it in items:
                 if it["seed"] not in seen:
                     seen.add(it["seed"])
-                    clean.append({"seed": int(it["seed"]), "truncation": check_truncation(it["truncation"])})
+                    clean.append({"seed": check_seed(it["seed"]), "truncation": check_truncation(it["truncation"])})
             return self._change(name, clean)
 
     def undo(self) -> str | None:
@@ -203,11 +193,11 @@ class Store:
         with self._lock:
             if part not in PARTS:
                 raise BreakganError(f"part {part!r}: one of {' '.join(PARTS)}")
-            if len(seeds) > MAX_PART_KEYS:
-                raise BreakganError(f"part {part}: at most {MAX_PART_KEYS} keyframes")
+            if len(seeds) > MAX_KEYFRAMES:
+                raise BreakganError(f"part {part}: at most {MAX_KEYFRAMES} keyframes")
             parts = self.parts()
             if seeds:
-                parts[part] = [int(s) for s in seeds]
+                parts[part] = [check_seed(s) for s in seeds]
             else:
                 parts.pop(part, None)
             write_json_atomic(self.folder / "parts.json", {p: parts[p] for p in PARTS if p in parts})
