@@ -33,13 +33,13 @@ def check_size(size, option: str = "--size") -> tuple[int, int]:
     return w, h
 
 
-def parse_size(text: str) -> tuple[int, int]:
+def parse_size(text: str, option: str = "--size") -> tuple[int, int]:
     """'1280x720' -> (1280, 720), within the limits of `check_size`."""
     m = re.fullmatch(r"\s*(\d{1,6})\s*[xX]\s*(\d{1,6})\s*", str(text))
     if not m:
-        raise BreakganError(f"--size must look like 1280x720 (each side even, {MIN_SIDE}..{MAX_SIDE}), "
+        raise BreakganError(f"{option} must look like 1280x720 (each side even, {MIN_SIDE}..{MAX_SIDE}), "
                             f"got {str(text)[:40]!r}")
-    return check_size((int(m.group(1)), int(m.group(2))))
+    return check_size((int(m.group(1)), int(m.group(2))), option)
 
 
 def check_fps(fps, option: str = "--fps") -> float:
