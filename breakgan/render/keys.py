@@ -129,14 +129,17 @@ def _favourite_latents(path: Path, latent_size: int) -> np.ndarray:
     try:
         # memory-mapped: the header's shape is checked before anything large is read
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise BreakganError(f"{path}: not a readable .npy array ({str(e)[:100]})") from None
+    except OSError as e:
+        raise BreakganError(f"{path}: cannot read ({e.strerror or e})") from None
+    except Exception as e:  # numpy's header parser raises ValueError, SyntaxError, TokenError, EOFError...
+        raise BreakganError(f"{path}: not a readable .npy array ({type(e).__name__}: {str(e)[:100]})") from None
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
         raise BreakganError(f"{path}: favourites latents must be numbers, got dtype {getattr(arr, 'dtype', '?')}")
     if arr.ndim != 2 or arr.shape[1] != latent_size or not 1 <= len(arr) <= MAX_KEYFRAMES:
         raise BreakganError(f"{path}: favourites latents have shape {arr.shape}, expected (K, {latent_size}) "
                             f"with 1 <= K <= {MAX_KEYFRAMES}")
-    out = np.array(arr, dtype=np.float32)
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf, refused just below
+        out = np.array(arr, dtype=np.float32)
     if not np.isfinite(out).all():
         raise BreakganError(f"{path}: favourites latents hold NaN or infinite values")
     return out
