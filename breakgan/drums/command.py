@@ -82,9 +82,13 @@ def drums(
     from breakgan.drums.run import run_drums
     from breakgan.parts import parse_parts
 
+    try:
+        mix_parts = parse_parts(parts)
+    except BreakganError as e:
+        raise BreakganError(f"--parts: {e}") from None
     run_drums(seed, out, seed_pattern=seed_pattern, bars=bars, tempo=tempo, temperature=temperature,
               candidates=candidates, beam_size=beam_size, branch_factor=branch_factor,
-              steps_per_iteration=steps_per_iteration, seed_bars=seed_bars, parts=parse_parts(parts),
+              steps_per_iteration=steps_per_iteration, seed_bars=seed_bars, parts=mix_parts,
               drum_channel=drum_channel, beats_per_bar=beats_per_bar, model=model, soundfont=soundfont,
               sample_rate=sample_rate, random_seed=random_seed)
 
