@@ -23,7 +23,7 @@ from breakgan.errors import BreakganError
 SEED_LIMIT = 2**63  # seeds are 0 <= s < SEED_LIMIT (torch.Generator.manual_seed takes up to 2**64-1)
 MAX_KEYFRAMES = 1024  # keyframes per part (--keys, seeds per part, favourites rows)
 MIN_TRUNCATION, MAX_TRUNCATION = 0.1, 100.0  # below 0.1 the redraw loop gets slow; above ~6 it does nothing
-_SEED_TEXT = re.compile(r"\+?\d{1,25}")
+_SEED_TEXT = re.compile(r"\+?[0-9]{1,25}")
 
 
 def _rule(option: str, value) -> BreakganError:

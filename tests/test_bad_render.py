@@ -210,7 +210,7 @@ def test_render_option_limits(tiny, option, name):
 
 SAMPLE_OPTIONS = [
     (("--seeds", "-1"), "--seeds"), (("--seeds", str(2**70)), "--seeds"), (("--seeds", str(2**63)), "--seeds"),
-    (("--seeds", "abc"), "--seeds"), (("--seeds", "0-100000"), "--seeds"), (("--interp", f"0,{2**64}"), "--interp"),
+    (("--seeds", "abc"), "--seeds"), (("--seeds", "１２"), "--seeds"), (("--seeds", "0-100000"), "--seeds"), (("--interp", f"0,{2**64}"), "--interp"),
     (("--truncation", "nan"), "--truncation"), (("--truncation", "inf"), "--truncation"),
     (("--truncation", "0"), "--truncation"), (("--truncation", "-1"), "--truncation"),
     (("--truncation", "1e-9"), "--truncation"), (("--steps", "100000000"), "--steps"),

@@ -63,7 +63,7 @@ def test_compose_places_tiles_and_blends():
 def test_seed_spec_and_keys():
     assert parse_seed_spec("kick=3,snare=7:8:9") == {"kick": [3], "snare": [7, 8, 9]}
     for bad in ("kick", "cowbell=3", "kick=x", "kick=-1", f"kick={2**63}", f"kick={2**70}", "kick=1.5",
-                "kick=" + ":".join(["1"] * 1025)):
+                "kick=" + ":".join(["1"] * 1025), "kick=1,kick=2", "kick=１２"):
         with pytest.raises(BreakganError, match="--seeds"):
             parse_seed_spec(bad)
     assert parse_seed_spec(f"kick={2**63 - 1}") == {"kick": [2**63 - 1]}

@@ -31,6 +31,8 @@ def parse_seed_spec(text: str | None) -> dict[str, list[int]]:
         if not sep or part not in PARTS:
             raise BreakganError(f"--seeds: expected PART=SEED[:SEED...] with PART one of {' '.join(PARTS)}, "
                                 f"got {item!r:.60}")
+        if part in out:
+            raise BreakganError(f"--seeds: {part} is given twice")
         out[part] = [parse_seed(s, "--seeds") for s in seeds.split(":") if s.strip()]
         if not out[part]:
             raise BreakganError(f"--seeds: no seed given for {part}")

@@ -35,7 +35,7 @@ def check_size(size, option: str = "--size") -> tuple[int, int]:
 
 def parse_size(text: str, option: str = "--size") -> tuple[int, int]:
     """'1280x720' -> (1280, 720), within the limits of `check_size`."""
-    m = re.fullmatch(r"\s*(\d{1,6})\s*[xX]\s*(\d{1,6})\s*", str(text))
+    m = re.fullmatch(r"\s*([0-9]{1,6})\s*[xX]\s*([0-9]{1,6})\s*", str(text))
     if not m:
         raise BreakganError(f"{option} must look like 1280x720 (each side even, {MIN_SIDE}..{MAX_SIDE}), "
                             f"got {str(text)[:40]!r}")
