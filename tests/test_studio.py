@@ -452,6 +452,10 @@ def test_page_in_chromium_from_batch_to_playing_preview_render(server, gen, load
         duration = page.evaluate("document.querySelector('#render-video').duration")
         assert duration > 0
         page.wait_for_function("document.querySelector('#render-video').currentTime > 0", timeout=20_000)
+        # select the pair again so the picture shows the morph and the blend at work
+        page.locator("#favs .fav[data-seed='2']").click()
+        page.wait_for_selector("#blend-img[src^='data:image/png']")
+        page.wait_for_function("window.studio.morph && window.studio.morph.shown > 8", timeout=20_000)
         shot = tmp_path / "screenshot.png"
         page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(shot), full_page=True)
