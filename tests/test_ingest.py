@@ -77,7 +77,8 @@ def test_dataset_folder_matches_the_interface(clips, tmp_path):
     summary = _ingest([clips["plain"], clips["other"]], out)
     assert summary.written and not summary.failed
     rows = _rows(out)
-    assert list(rows[0]) == ["clip", "time_s", "sharpness", "motion", "hash", "kept", "reason", "file", "label"]
+    assert list(rows[0]) == ["clip", "time_s", "sharpness", "motion", "hash", "kept", "reason", "file", "label",
+                             "region", "dup_bits"]
     kept = [r for r in rows if r["kept"] == "1"]
     assert all(r["reason"] == "" and (out / r["file"]).is_file() for r in kept)
     assert all(r["reason"] and r["file"] == "" for r in rows if r["kept"] == "0")
@@ -384,3 +385,66 @@ def test_folder_argument_takes_the_videos_in_it(clips, tmp_path):
     assert not summary.failed
     assert sorted(c.path.name for c in summary.clips) == ["take1.MOV", "take2"]
     assert summary.labels == ["take2", "take1"]  # day2/take2 sorts first
+
+
+# Dancer-aware filters: a small figure in front of a large static backdrop.
+
+POSES = 6  # distinct poses, each held POSE_S seconds
+POSE_S = 0.8
+
+
+def _stick_figure(canvas: np.ndarray, pose: int, cx: int, top: int, scale: float = 1.6) -> None:
+    """A stick figure about 64 px wide and 100 px tall; `pose` picks where its hands and feet are."""
+    # (left hand, right hand, left foot, right foot) as offsets from the neck / hip
+    limbs = [((-16, -14), (16, -14), (-8, 26), (8, 26)),    # arms up
+             ((-14, 14), (14, 14), (-8, 26), (8, 26)),      # arms down
+             ((-18, 0), (18, 0), (-18, 22), (18, 22)),      # arms out, legs apart
+             ((-16, -14), (14, 14), (-4, 28), (16, 14)),    # one arm up, knee raised
+             ((10, -16), (18, 4), (-16, 20), (4, 28)),      # both arms right
+             ((-18, 4), (-10, -16), (-4, 28), (16, 20))][pose]  # both arms left
+    white, width = (250, 250, 250), 5
+    neck, hip = np.array([cx, top + 14 * scale]), np.array([cx, top + 36 * scale])
+    cv2.circle(canvas, (cx, int(top + 6 * scale)), int(6 * scale), white, -1)
+    cv2.line(canvas, tuple(map(int, neck)), tuple(map(int, hip)), white, width)
+    for base, offset in zip((neck, neck, hip, hip), limbs):
+        cv2.line(canvas, tuple(map(int, base)), tuple(map(int, base + np.multiply(offset, scale))), white, width)
+
+
+def _dancer_clip(path: Path, fps: int = 25) -> Path:
+    """Portrait 288x512: a detailed static backdrop (noise texture + grid) and, near the middle, a small
+    figure holding each of POSES poses for POSE_S seconds; light sensor noise on every frame."""
+    rng = np.random.default_rng(0)
+    w, h = 288, 512
+    backdrop = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), (0, 0), 4)
+    backdrop = cv2.normalize(backdrop, None, 40, 200, cv2.NORM_MINMAX)
+    backdrop[::32] = backdrop[:, ::32] = 90
+    frames = []
+    for k in range(int(POSES * POSE_S * fps)):
+        frame = backdrop.copy()
+        _stick_figure(frame, k // int(POSE_S * fps), w // 2, 250)
+        noise = rng.integers(-3, 4, frame.shape)
+        frames.append(np.clip(frame.astype(int) + noise, 0, 255).astype(np.uint8))
+    proc = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo",
+                           "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "pipe:0",
+                           "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", str(path)],
+                          input=np.stack(frames).tobytes())
+    assert proc.returncode == 0
+    return path
+
+
+def test_a_small_dancer_keeps_its_distinct_poses(tmp_path):
+    clip = _dancer_clip(tmp_path / "poses.mp4")
+    out = tmp_path / "ds"
+    summary = ingest_clips([clip], out, size=128, fps=5, report=False)
+    assert not summary.failed
+    rows = _rows(out)
+    kept = [r for r in rows if r["kept"] == "1"]
+    poses_kept = {int(float(r["time_s"]) / POSE_S + 1e-6) for r in kept}
+    assert poses_kept == set(range(POSES)), [(r["time_s"], r["reason"], r["motion"], r["dup_bits"]) for r in rows]
+    # held poses are still thinned and repeats dropped: roughly one frame per pose, not every sample
+    assert len(kept) <= 2 * POSES
+    # both measures are in the manifest, taken on the dancer's region (far smaller than the frame)
+    for r in rows:
+        x0, y0, x1, y1 = map(int, r["region"].split())
+        assert (x1 - x0) * (y1 - y0) < 128 * 128 / 4
+    assert all(r["dup_bits"] != "" for r in rows[1:]) and rows[0]["dup_bits"] == ""

@@ -157,6 +157,56 @@ def follow_squares(boxes: np.ndarray, times: np.ndarray, follow_s: float, width:
     return squares[seg]
 
 
+def dancer_regions(boxes: np.ndarray, times: np.ndarray, window_s: float | None) -> np.ndarray:
+    """Per frame, the region the dancer takes: (N, 4) [x0, y0, x1, y1] as shares, NaN where nothing moves.
+
+    With `window_s` (a crop that follows the dancer), the union of the boxes in the frame's window of
+    that many seconds; without (a fixed crop), the dancer's extent over the whole clip (5th-95th
+    percentiles, like static_square). Motion and near-duplicates are measured there, so a large
+    static backdrop does not hide a small dancer's moves.
+    """
+    n = len(boxes)
+    out = np.full((n, 4), np.nan)
+    valid = ~np.isnan(boxes[:, 0]) if n else np.zeros(0, bool)
+    if not valid.any():
+        return out
+    if window_s is None:
+        b = boxes[valid]
+        out[:] = [np.percentile(b[:, 0], 5), np.percentile(b[:, 1], 5),
+                  np.percentile(b[:, 2], 95), np.percentile(b[:, 3], 95)]
+        return out
+    seg = np.floor((times - times[0]) / window_s).astype(int)
+    for s in np.unique(seg):
+        b = boxes[(seg == s) & valid]
+        if len(b):
+            out[seg == s] = [b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()]
+    return out
+
+
+def region_in_crop(region: np.ndarray, square: tuple[float, float, float] | None, width: int, height: int,
+                   size: int, min_side: int = 16) -> tuple[int, int, int, int] | None:
+    """A dancer region (shares of a width x height frame) in pixels of the size x size crop of `square`
+    (None: the frame is the crop), with MARGIN around it; None when there is none or it is too small."""
+    if np.isnan(region[0]):
+        return None
+    x0, y0, x1, y1 = region * [width, height, width, height]
+    pad = MARGIN * max(x1 - x0, y1 - y0) / 2
+    x0, y0, x1, y1 = x0 - pad, y0 - pad, x1 + pad, y1 + pad
+    if square is not None:
+        sx, sy, side = square
+        x0, x1 = (x0 - sx) * size / side, (x1 - sx) * size / side
+        y0, y1 = (y0 - sy) * size / side, (y1 - sy) * size / side
+    else:
+        x0, x1, y0, y1 = x0 * size / width, x1 * size / width, y0 * size / height, y1 * size / height
+    x0, y0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
+    x1, y1 = min(size, int(np.ceil(x1))), min(size, int(np.ceil(y1)))
+    if x1 - x0 < min(min_side, size) or y1 - y0 < min(min_side, size):
+        return None
+    if x1 - x0 >= size and y1 - y0 >= size:
+        return None  # the whole frame
+    return x0, y0, x1, y1
+
+
 def crop_square(frame: np.ndarray, x: float, y: float, side: float, size: int) -> np.ndarray:
     """Cut the square (x, y, side) out of `frame` (HxWx3), mirror-filling what lies outside, at size x size."""
     h, w = frame.shape[:2]

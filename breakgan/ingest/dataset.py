@@ -23,6 +23,10 @@ from breakgan.errors import BreakganError
 from breakgan.stage import read_record
 
 MANIFEST_COLUMNS = ("clip", "time_s", "sharpness", "motion", "hash", "kept", "reason", "file", "label")
+# Written since motion and hash are measured on the dancer: `region` ("x0 y0 x1 y1" in frame pixels, empty
+# for the whole frame) and `dup_bits` (hash distance to the nearest earlier kept frame). Older manifests
+# lack them; they read as empty.
+REGION_COLUMNS = ("region", "dup_bits")
 THUMB = 64  # contact-sheet tile side in pixels
 SHEET_TILES = 100  # at most this many tiles per contact sheet (evenly spread)
 
@@ -80,10 +84,11 @@ def read_manifest(manifest: Path) -> list[dict]:
 
 def write_manifest(path: Path, rows: list[dict]) -> None:
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
+        columns = MANIFEST_COLUMNS + REGION_COLUMNS
+        writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: row[k] for k in MANIFEST_COLUMNS})
+            writer.writerow({k: row.get(k, "") for k in columns})
 
 
 def link_or_copy(src: Path, dst: Path) -> None:

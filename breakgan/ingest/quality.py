@@ -31,9 +31,10 @@ def flow_frame(gray: np.ndarray) -> np.ndarray:
     return cv2.resize(gray, (FLOW_WIDTH, max(8, round(h * FLOW_WIDTH / w))), interpolation=interp)
 
 
-def motion(prev: np.ndarray, cur: np.ndarray, dt: float) -> float:
-    """Mean optical-flow magnitude (Farneback) between two small grey frames, in percent of the
-    frame width per second, so it reads the same at any output size and sample rate.
+def motion(prev: np.ndarray, cur: np.ndarray, dt: float, region: tuple[int, int, int, int] | None = None) -> float:
+    """Mean optical-flow magnitude (Farneback) between two small grey frames, in percent per second of
+    the frame width, or inside `region` (x0, y0, x1, y1 in these frames' pixels: the dancer) of its
+    larger side, so it reads the same at any output size, sample rate and dancer size.
 
     Farneback reports spurious flow in flat areas even between identical frames, so only pixels
     whose value actually changed (beyond compression noise) count.
@@ -41,7 +42,13 @@ def motion(prev: np.ndarray, cur: np.ndarray, dt: float) -> float:
     flow = cv2.calcOpticalFlowFarneback(prev, cur, None, 0.5, 3, 9, 3, 5, 1.1, 0)
     magnitude = np.sqrt((flow * flow).sum(axis=2))
     changed = cv2.blur(cv2.absdiff(prev, cur), (3, 3)) > CHANGE_LEVEL
-    return float(100.0 * (magnitude * changed).mean() / prev.shape[1] / max(dt, 1e-6))
+    moving = magnitude * changed
+    unit = prev.shape[1]
+    if region is not None:
+        x0, y0, x1, y1 = region
+        moving = moving[y0:y1, x0:x1]
+        unit = max(x1 - x0, y1 - y0)
+    return float(100.0 * moving.mean() / unit / max(dt, 1e-6))
 
 
 def phash(frame: np.ndarray) -> int:
@@ -53,6 +60,18 @@ def hamming(a: int, many: np.ndarray) -> np.ndarray:
     """Bit distance between hash `a` and each of `many` (uint64 array)."""
     x = np.bitwise_xor(many, np.uint64(a))
     return _POPCOUNT[x.view(np.uint8).reshape(len(many), 8)].sum(axis=1)
+
+
+def nearest_kept(hashes: list[int], reasons: list[str]) -> list[int | None]:
+    """Per frame, the hash distance (bits) to the nearest earlier kept frame (None for none): how
+    close it came to being a near-duplicate."""
+    out: list[int | None] = []
+    kept = np.zeros(0, np.uint64)
+    for h, why in zip(hashes, reasons):
+        out.append(int(hamming(h, kept).min()) if len(kept) else None)
+        if not why:
+            kept = np.append(kept, np.uint64(h))
+    return out
 
 
 def _evenly(count: int, keep: int) -> np.ndarray:

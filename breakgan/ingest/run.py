@@ -16,10 +16,11 @@ from rich.markup import escape
 from breakgan.console import console, progress
 from breakgan.errors import BreakganError
 from breakgan.ingest import dataset as ds
-from breakgan.ingest.crop import crop_square, follow_squares, foreground_boxes, mask_frame, static_square
+from breakgan.ingest.crop import (crop_square, dancer_regions, follow_squares, foreground_boxes, mask_frame,
+                                  region_in_crop, static_square)
 from breakgan.ingest.decode import detect_bars, plan, sample_rate, stream
 from breakgan.ingest.options import IngestOptions
-from breakgan.ingest.quality import flow_frame, motion, phash, select, sharpness
+from breakgan.ingest.quality import flow_frame, motion, nearest_kept, phash, select, sharpness
 from breakgan.ingest.sources import Source, resolve_sources
 from breakgan.stage import file_hash, output_dir, make_record, write_record
 
@@ -97,22 +98,36 @@ def _error(message: str) -> None:
 
 
 class _Analysis:
-    """Per-candidate scores, computed frame by frame as the final crops arrive."""
+    """Per-candidate scores, computed frame by frame on the final crops.
+
+    Sharpness is the whole frame's; motion and the perceptual hash are the dancer's region's (where
+    the motion mask found one), so a small dancer in front of a large static backdrop is not taken
+    for a still frame or a duplicate.
+    """
 
     def __init__(self, rate: float):
         self.dt = 1.0 / rate
         self.sharp: list[float] = []
         self.motion: list[float] = []
         self.hashes: list[int] = []
+        self.regions: list[tuple[int, int, int, int] | None] = []
         self._prev: np.ndarray | None = None
 
-    def add(self, frame: np.ndarray) -> None:
+    def add(self, frame: np.ndarray, region: tuple[int, int, int, int] | None = None) -> None:
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         self.sharp.append(sharpness(gray))
         small = flow_frame(gray)
-        self.motion.append(motion(self._prev, small, self.dt) if self._prev is not None else float("nan"))
+        small_region = None
+        if region is not None:
+            f = small.shape[1] / frame.shape[1]
+            x0, y0, x1, y1 = region
+            small_region = (int(x0 * f), int(y0 * f), max(int(x0 * f) + 1, round(x1 * f)),
+                            max(int(y0 * f) + 1, round(y1 * f)))
+        self.motion.append(motion(self._prev, small, self.dt, small_region) if self._prev is not None
+                           else float("nan"))
         self._prev = small
-        self.hashes.append(phash(frame))
+        self.regions.append(region)
+        self.hashes.append(phash(_region(frame, region)))
 
     def motion_array(self) -> np.ndarray:
         m = np.asarray(self.motion, float)
@@ -121,6 +136,13 @@ class _Analysis:
         elif len(m) == 1:
             m[0] = 0.0
         return m
+
+
+def _region(frame: np.ndarray, region: tuple[int, int, int, int] | None) -> np.ndarray:
+    if region is None:
+        return frame
+    x0, y0, x1, y1 = region
+    return frame[y0:y1, x0:x1]
 
 
 def _ingest_one(src: Source, label: str, opts: IngestOptions, tmp: Path, work: Path, bar) -> _NewClip:
@@ -135,14 +157,24 @@ def _ingest_one(src: Source, label: str, opts: IngestOptions, tmp: Path, work: P
     final = _Spool(work / f"{label}.final", (size, size, 3))
     scores = _Analysis(rate)
     square = None
+    masks = []
+    window = opts.follow_s if opts.crop == "dancer" else None  # a following crop: the dancer per window
     if p.final:
         for frame in stream(path, p, rate, opts):
             final.append(frame)
-            scores.add(frame)
+            masks.append(mask_frame(frame))
             bar.advance(task)
+        frames = final.array()
+        n = len(frames)
+        bar.update(task, description=f"analyse {path.name}", total=n, completed=0)
+        if n:
+            regions = dancer_regions(foreground_boxes(np.stack(masks)), np.arange(n) / rate, window)
+            for i in range(n):
+                scores.add(frames[i], region_in_crop(regions[i], None, size, size, size))
+                bar.advance(task)
+        del frames
     else:
         raw = _Spool(work / f"{label}.raw", (p.height, p.width, 3))
-        masks = []
         for frame in stream(path, p, rate, opts):
             raw.append(frame)
             masks.append(mask_frame(frame))
@@ -158,11 +190,12 @@ def _ingest_one(src: Source, label: str, opts: IngestOptions, tmp: Path, work: P
                 squares = np.tile(square, (n, 1))
             else:
                 squares = follow_squares(boxes, np.arange(n) / rate, opts.follow_s, cw, ch)
+            regions = dancer_regions(boxes, np.arange(n) / rate, window)
             for i in range(n):
                 x, y, side = squares[i] * p.scale
                 crop = crop_square(frames[i], x, y, side, size)
                 final.append(crop)
-                scores.add(crop)
+                scores.add(crop, region_in_crop(regions[i], tuple(squares[i]), cw, ch, size))
                 bar.advance(task)
         del frames
         raw.path.unlink()
@@ -188,11 +221,14 @@ def _ingest_one(src: Source, label: str, opts: IngestOptions, tmp: Path, work: P
     rows, kept_index, dropped = [], [], []
     jobs = []
     motion_values = scores.motion_array()
+    nearest = nearest_kept(scores.hashes, reasons)
     with ThreadPoolExecutor(max_workers=2) as pool:  # PNG encoding releases the GIL
         for i in range(n):
             row = {"clip": path.name, "time_s": f"{opts.start + i / rate:.3f}", "sharpness": f"{scores.sharp[i]:.2f}",
                    "motion": f"{motion_values[i]:.3f}", "hash": f"{scores.hashes[i]:016x}",
-                   "kept": 0 if reasons[i] else 1, "reason": reasons[i], "file": "", "label": label}
+                   "kept": 0 if reasons[i] else 1, "reason": reasons[i], "file": "", "label": label,
+                   "region": " ".join(map(str, scores.regions[i])) if scores.regions[i] else "",
+                   "dup_bits": "" if nearest[i] is None else nearest[i]}
             rows.append(row)
             if reasons[i]:
                 dropped.append(ds.thumb(np.asarray(candidates[i])))
@@ -202,7 +238,10 @@ def _ingest_one(src: Source, label: str, opts: IngestOptions, tmp: Path, work: P
             jobs.append(pool.submit(ds.write_png, tmp / row["file"], np.asarray(candidates[i])))
             if opts.mirror:
                 flipped = np.ascontiguousarray(candidates[i][:, ::-1])
-                mirror_row = dict(row, reason="mirror", hash=f"{phash(flipped):016x}",
+                r = scores.regions[i]
+                mirrored_region = (size - r[2], r[1], size - r[0], r[3]) if r else None
+                mirror_row = dict(row, reason="mirror", hash=f"{phash(_region(flipped, mirrored_region)):016x}",
+                                  region=" ".join(map(str, mirrored_region)) if r else "",
                                   file=f"frames/{label}_{i:06d}_mirrored.png")
                 rows.append(mirror_row)
                 kept_index.append((i, True))
