@@ -15,6 +15,8 @@ from urllib.parse import quote
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from badinput import run_cli
 
@@ -481,3 +483,60 @@ def test_page_in_chromium_from_batch_to_playing_preview_render(server, gen, load
     drawn = generate_images(loaded[0], torch.from_numpy(np.concatenate([keys["kick"], keys["snare"]])))
     for img, seed in zip(drawn, [2, 5, 5]):
         np.testing.assert_array_equal(img, sampled[seed])
+
+
+# --- damaged files, odd names, a failing render -----------------------------------------------------
+def test_damaged_studio_files_give_clean_errors(gen, loaded, tmp_path):
+    from badinput import expect_clean_error
+
+    client = _client(gen, loaded, tmp_path)
+    studio = tmp_path / "studio"
+    for content in ["{", '{"cowbell": [1]}', '{"kick": 3}', '{"kick": [-1]}', '{"kick": [1e30]}', '[1, 2]']:
+        (studio / "parts.json").write_text(content)
+        r = client.get("/api/info")
+        assert r.status_code == 400 and "parts.json" in r.json()["error"], content
+    (studio / "parts.json").unlink()
+    for content in ['{"seeds": "abc"}', '{"seeds": [true]}', '{"seeds": [2.5]}', "[", '{"seeds": [-3]}']:
+        (studio / "favourites" / "bad.json").write_text(content)
+        r = client.get("/api/favourites/bad")
+        assert r.status_code == 400 and "bad.json" in r.json()["error"], content
+    # a damaged state file stops the command with one line, before any server starts
+    studio_file = gen.parent / f"{gen.stem}-studio" / "studio.json"
+    studio_file.parent.mkdir(exist_ok=True)
+    studio_file.write_text("{not json")
+    try:
+        expect_clean_error(["studio", gen, "--port", "0"], names="studio.json")
+    finally:
+        studio_file.unlink()
+
+
+@settings(max_examples=25, deadline=None)
+@given(name=st.one_of(st.text(min_size=1, max_size=50),
+                      st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}", fullmatch=True),
+                      st.sampled_from(["..", "../x", "..\\x", "/etc/passwd", "C:\\x", "%2e%2e", "a/../b", ".x"])))
+def test_any_list_name_is_a_file_inside_the_studio_or_refused(gen, loaded, tmp_path_factory, name):
+    from breakgan.studio.store import NAME_RE
+
+    tmp = tmp_path_factory.mktemp("names")
+    client = _client(gen, loaded, tmp)
+    r = client.put("/api/favourites/" + quote(name, safe=""), json={"items": [{"seed": 1}]})
+    files = sorted(p.relative_to(tmp) for p in tmp.rglob("*") if p.is_file())
+    if NAME_RE.fullmatch(name):
+        assert r.status_code == 200
+        assert (tmp / "studio" / "favourites" / f"{name}.json").is_file()
+    else:
+        assert r.status_code in (400, 404, 405), (name, r.status_code)
+        assert files in ([], [Path("studio/studio.json")]), files
+
+
+def test_a_failing_render_reports_its_error_line(tmp_path):
+    from breakgan.studio.jobs import Renders
+
+    takes = Renders(tmp_path / "renders")
+    job = takes.start(["--run", str(tmp_path / "no-such-run"), "--audio", str(tmp_path / "none.wav")])
+    deadline = time.time() + 60
+    while job.state == "running" and time.time() < deadline:
+        time.sleep(0.1)
+    status = job.status()
+    assert status["state"] == "failed" and status["error"].startswith("error:") and "no-such-run" in status["error"]
+    assert status["video"] is None and takes.takes() == []

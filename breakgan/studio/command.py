@@ -56,6 +56,12 @@ def studio(
     if host not in LOCAL_HOSTS:
         warn(f"--host {host}: the studio is reachable from other machines; it has no login, anyone who can "
              "reach this port can generate images and start renders")
+    if port == 0:  # pick the free port here, so the address printed below is the real one
+        import socket
+
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
     app = create_app(run, studio_folder(run), drums=drums, renders=renders, device=device)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)
