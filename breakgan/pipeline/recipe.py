@@ -346,6 +346,15 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None, *,
         for label, v in (("out", out), ("record", record)):
             if v is not None and not isinstance(v, str):
                 raise BreakganError(f"{ctx}: {label} must be a path string")
+            if v == "":
+                raise BreakganError(f"{ctx}: {label} is empty")
+        for k, v in options.items():
+            if isinstance(v, list) and any(isinstance(x, (list, dict)) for x in v):
+                raise BreakganError(f"{ctx}: option {k}: a list inside a list or a table is not a command-line value")
+        for label, v in [("out", out), ("record", record), ("script", script), *(("input " + k, v) for k, v in
+                         inputs.items()), *(("option " + k, v) for k, v in options.items())]:
+            if any("\x00" in x for x in (v if isinstance(v, list) else [v]) if isinstance(x, str)):
+                raise BreakganError(f"{ctx}: {label} holds a NUL character")
         out_flag = raw.get("out_flag", "--out")
         if out_flag is False:
             out_flag = None  # the command writes `out` by itself (a script with a fixed destination)
@@ -397,6 +406,8 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None, *,
         for role, v in resolved.items():
             if isinstance(v, str) and v == "" or isinstance(v, list) and not v:
                 raise BreakganError(f"{ctx}: input {role} is empty")
+            if isinstance(v, list) and any(isinstance(x, list) for x in v):
+                raise BreakganError(f"{ctx}: input {role}: nested lists are not paths")
         if any(a == "" for a in args):
             raise BreakganError(f"{ctx}: an input path is empty")
         allowed = commands.get(" ".join(cmd)) if cmd != ("script",) else None

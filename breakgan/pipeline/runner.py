@@ -114,7 +114,7 @@ def plan(recipe: Recipe, force: Sequence[str] = (), commands=None) -> list[Step]
                 raise BreakganError(f"{recipe.path}:{stage.line}: {stage.label}: runs after {name!r}, "
                                     "which has no record yet")
             else:
-                step.inputs[f"after {name}"] = file_hash(rec)
+                step.inputs[f"after {name}"] = _hashed(file_hash, rec, recipe, stage, f"after {name}")
         for label, p in _input_paths(stage).items():
             up = _made_by(p, stage, outs)
             if up is not None:
@@ -125,18 +125,27 @@ def plan(recipe: Recipe, force: Sequence[str] = (), commands=None) -> list[Step]
                 if up_rec is None or not up_rec.is_file() or not Path(p).exists():
                     raise BreakganError(f"{recipe.path}:{stage.line}: {stage.label}: input {label}: {p} "
                                         f"not found (stage {up.name!r} did not make it)")
-                step.inputs[label] = file_hash(up_rec) + (f"+{Path(p).relative_to(up.out)}"
-                                                          if Path(p) != Path(up.out) else "")
+                step.inputs[label] = _hashed(file_hash, up_rec, recipe, stage, label) + (
+                    f"+{Path(p).relative_to(up.out)}" if Path(p) != Path(up.out) else "")
             elif not Path(p).exists():
                 raise BreakganError(f"{recipe.path}:{stage.line}: {stage.label}: input {label}: {p} not found")
             else:
-                step.inputs[label] = path_hash(p)
+                step.inputs[label] = _hashed(path_hash, p, recipe, stage, label)
         step.status, step.reason = "run", _why(step, forced, reruns)
         if step.reason is None:
             step.status, step.reason = "skip", "unchanged"
         else:
             reruns.add(stage.name)
     return steps
+
+
+def _hashed(hash_fn, path, recipe: Recipe, stage: Stage, label: str) -> str:
+    """An input's content hash; an unreadable input is named in one line."""
+    try:
+        return hash_fn(path)
+    except OSError as e:
+        raise BreakganError(f"{recipe.path}:{stage.line}: {stage.label}: input {label}: cannot read {path} "
+                            f"({e.strerror or e})") from None
 
 
 def _made_by(path: str, stage: Stage, outs: dict[str, Stage]) -> Stage | None:
