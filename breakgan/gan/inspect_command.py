@@ -7,20 +7,8 @@ from typing import Optional
 
 import typer
 
+from breakgan.device import resolve_device
 from breakgan.errors import BreakganError
-
-
-def _device(name: str):
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise BreakganError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise BreakganError(f"--device {name!r}: not a device (auto, cpu, cuda, cuda:1)") from None
 
 
 def _label_index(label: Optional[str], info: dict, path: Path) -> Optional[int]:
@@ -73,7 +61,7 @@ def sample(
     if len(interp_list) == 1:
         raise BreakganError("--interp needs at least two seeds, e.g. --interp 0,5")
     truncation = check_truncation(truncation)
-    dev = _device(device)
+    dev = resolve_device(device)
     G, meta = load_generator(run, device=dev)
     label_idx = _label_index(label, meta, run)
     total = len(seed_list) + steps * max(len(interp_list) - 1, 0)
@@ -115,7 +103,7 @@ def metrics(
     seed = check_seed(seed, "--seed")
     if json_out is not None:
         check_out_file(json_out, "metrics", option="--json")
-    dev = _device(device)
+    dev = resolve_device(device)
     G, meta = load_generator(run, device=dev)
     open_packed(dataset, int(meta["resolution"]))  # fail on a bad dataset before any progress output
     # Scoped, not torch.set_grad_enabled(False): the command may run in-process (pipeline, tests).
