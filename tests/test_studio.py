@@ -319,6 +319,11 @@ def test_bad_studio_arguments_are_one_line_errors(tmp_path):
 
     expect_clean_error(["studio", tmp_path / "missing"], names="missing")
     expect_clean_error(["studio", DEMO_G, "--drums", tmp_path / "nodrums"], names="--drums")
+    expect_clean_error(["studio", DEMO_G, "--host", "no.such.host.invalid"], names="--host")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        expect_clean_error(["studio", DEMO_G, "--port", str(busy.getsockname()[1])], names="--port")
 
 
 # --- 7. render, outside the browser ---------------------------------------------------------------

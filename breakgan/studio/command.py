@@ -29,6 +29,20 @@ def studio_folder(run: Path) -> Path:
     return run / "studio" if run.is_dir() else run.parent / f"{run.stem}-studio"
 
 
+def free_port(host: str, port: int) -> int:
+    """The port to listen on (a free one for 0), checked before the generator loads: a port in use or
+    an unknown host is one line, not a server log."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            s.bind((host, port))
+            return s.getsockname()[1]
+    except OSError as e:
+        raise BreakganError(f"--host {host} --port {port}: cannot listen there ({e.strerror or e})") from None
+
+
 def studio(
     run: Optional[Path] = typer.Argument(None, help="Run folder (latest checkpoint), checkpoint or exported "
                                          "generator (default: the newest run under ./runs)."),
@@ -39,7 +53,7 @@ def studio(
     port: int = typer.Option(8080, "--port", min=0, max=65535, help="TCP port (0 = any free port)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on. The default is this machine "
                              "only; anything else lets others on the network use the page."),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N."),
 ):
     """A local web page to choose the look: endless samples, favourites, morphs, blends, keys per part."""
     try:
@@ -53,15 +67,10 @@ def studio(
     run = run if run is not None else default_run()
     if not run.exists():
         raise BreakganError(f"{run}: no such run folder or generator file")
+    port = free_port(host, port)
     if host not in LOCAL_HOSTS:
         warn(f"--host {host}: the studio is reachable from other machines; it has no login, anyone who can "
              "reach this port can generate images and start renders")
-    if port == 0:  # pick the free port here, so the address printed below is the real one
-        import socket
-
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-            s.bind((host, 0))
-            port = s.getsockname()[1]
     app = create_app(run, studio_folder(run), drums=drums, renders=renders, device=device)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)
