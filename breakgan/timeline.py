@@ -8,14 +8,32 @@ here except the two readers is pure and vectorised.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
 from breakgan.errors import BreakganError
-from breakgan.media.audio import decode_audio
+from breakgan.media.audio import audio_blocks
 from breakgan.parts import PARTS
+
+# Limits of an onsets.json (README, "Limits"): a drums pattern is minutes long with a few thousand
+# onsets; these bounds only stop absurd files before they cost memory or time downstream.
+ONSETS_MAX_BYTES = 64 * 2**20      # file size, checked before parsing
+MAX_DURATION_S = 6 * 3600.0        # also the longest song `render --audio` analyses
+MAX_ONSETS_PER_PART = 1_000_000
+TEMPO_RANGE = (1.0, 1000.0)        # bpm; live's clock and drums have their own, narrower ranges
+MAX_BEATS_PER_BAR = 32
+VELOCITY_RANGE = (1, 127)          # MIDI velocities
+TIME_SLACK_S = 1e-6                # onsets.json rounds times and duration to 1 us
+
+# Onset analysis of a song: STFT/HPSS windows of ANALYSIS_BLOCK_S plus ANALYSIS_MARGIN_S either side
+# (the margin only needs to cover the 2048-sample STFT window and HPSS's 31-frame median filter).
+N_FFT = 2048
+ANALYSIS_BLOCK_S = 20.0
+ANALYSIS_MARGIN_S = 1.0
 
 # Frequency bands (Hz) for onset detection from audio, as maua-stylegan2 splits them:
 # low -> kick, mid -> snare, high -> closed hi-hat.
@@ -76,49 +94,156 @@ def frame_times(count: int, fps: float) -> np.ndarray:
     return (np.arange(count, dtype=np.float64) + 0.5) / float(fps)
 
 
-def _onset_array(events, where: str) -> np.ndarray:
-    if not isinstance(events, list):
-        raise BreakganError(f"{where}: expected a list of onsets")
-    if not events:
-        return _empty_onsets()
+def _show(value) -> str:
+    """A short one-line rendering of a JSON value for an error message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _number(value, where: str, what: str) -> float:
+    """A finite JSON number (not a bool, not a string) as float, else a BreakganError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BreakganError(f"{where}: {what} must be a number, got {_show(value)}")
     try:
-        arr = np.array([[float(e["time"]), float(e.get("velocity", 100)) / 127.0] for e in events],
-                       np.float64)
-    except (TypeError, KeyError, ValueError):
-        raise BreakganError(f"{where}: each onset needs a numeric 'time' (s) and 'velocity' (1..127)") from None
-    if not np.all(np.isfinite(arr)):
-        raise BreakganError(f"{where}: onset times and velocities must be finite")
-    arr[:, 1] = np.clip(arr[:, 1], 0.0, 1.0)
+        x = float(value)
+    except OverflowError:
+        raise BreakganError(f"{where}: {what} {_show(value)} is too large") from None
+    if not math.isfinite(x):
+        raise BreakganError(f"{where}: {what} must be a finite number, got {x}")
+    return x
+
+
+def _onset_array(events, where: str) -> np.ndarray:
+    """(n, 2) [time_s, velocity 0..1] of one part's onset list, sorted by time (stable)."""
+    if not isinstance(events, list):
+        raise BreakganError(f"{where}: expected a list of onsets, got {type(events).__name__}")
+    if len(events) > MAX_ONSETS_PER_PART:
+        raise BreakganError(f"{where}: {len(events):,} onsets; at most {MAX_ONSETS_PER_PART:,} per part")
+    arr = np.empty((len(events), 2), np.float64)
+    lo, hi = VELOCITY_RANGE
+    for i, e in enumerate(events):
+        here = f"{where} onset {i}"
+        if not isinstance(e, dict) or "time" not in e:
+            raise BreakganError(f"{here}: each onset needs a numeric 'time' (s) and 'velocity' ({lo}..{hi})")
+        t = _number(e["time"], here, "time")
+        if t < 0:
+            raise BreakganError(f"{here}: time {t:g} s is negative")
+        v = _number(e.get("velocity", 100), here, "velocity")
+        if not lo <= v <= hi:
+            raise BreakganError(f"{here}: velocity {v:g} is outside {lo}..{hi}")
+        arr[i] = t, v / 127.0
+    # Times need not be sorted in the file (hand-edited files often are not): sorted here, once.
     return arr[np.argsort(arr[:, 0], kind="stable")]
 
 
-def timeline_from_onsets(data: dict, base: Path | None = None) -> Timeline:
-    """Build a Timeline from the onsets.json dict (interface 3); `base` resolves the relative audio name."""
-    where = str(Path(base) / "onsets.json") if base is not None else "onsets"
-    if not isinstance(data, dict) or not isinstance(data.get("parts"), dict):
+def _optional_number(data: dict, key: str, where: str) -> float | None:
+    value = data.get(key)
+    return None if value is None else _number(value, where, f"'{key}'")
+
+
+def _inside(base: Path, name, where: str, what: str) -> Path:
+    """base / name, when it resolves (symlinks followed) inside base; else a BreakganError.
+
+    A path read from a file must not lead out of the file's own folder (`../../etc/passwd`, an
+    absolute path elsewhere, a symlink pointing out)."""
+    if not isinstance(name, str) or "\0" in name:
+        raise BreakganError(f"{where}: {what} must be a file name, got {_show(name)}")
+    path = Path(base) / name
+    try:
+        root = Path(base).resolve()
+        real = path.resolve()
+    except (OSError, RuntimeError, ValueError) as e:
+        raise BreakganError(f"{where}: {what} {_show(name)} cannot be resolved ({e})") from None
+    if real == root or not real.is_relative_to(root):
+        raise BreakganError(f"{where}: {what} {_show(name)} points outside its folder {base}")
+    return path
+
+
+def timeline_from_onsets(data, base: Path | None = None, *, where: str | None = None) -> Timeline:
+    """Build a Timeline from the onsets.json structure (interface 3), validating every value once.
+
+    `base` is the folder the file lies in: the `audio` name must resolve inside it. `where` names the
+    source in error messages (default BASE/onsets.json). Limits: duration in (0, MAX_DURATION_S],
+    at most MAX_ONSETS_PER_PART onsets per part, times >= 0 and not past the duration, velocities
+    1..127, tempo TEMPO_RANGE bpm, beats_per_bar 1..MAX_BEATS_PER_BAR. Unsorted times are sorted.
+    """
+    if where is None:
+        where = str(Path(base) / "onsets.json") if base is not None else "onsets"
+    if not isinstance(data, dict):
+        raise BreakganError(f"{where}: expected a JSON object with a 'parts' table, got {type(data).__name__}")
+    table = data.get("parts")
+    if not isinstance(table, dict):
         raise BreakganError(f"{where}: no 'parts' table of onsets")
-    unknown = sorted(set(data["parts"]) - set(PARTS))
+    unknown = sorted(set(table) - set(PARTS))
     if unknown:
-        raise BreakganError(f"{where}: unknown drum part(s) {', '.join(unknown)}")
-    parts = {p: _onset_array(data["parts"].get(p, []), f"{where} part {p}") for p in PARTS}
-    tempo = data.get("tempo")
-    tempo = float(tempo) if tempo else None
-    bpb = int(data.get("beats_per_bar") or 4)
-    duration = data.get("duration")
-    if duration is None and tempo and data.get("bars"):
-        duration = float(data["bars"]) * bpb * 60.0 / tempo
+        shown = ", ".join(_show(u) for u in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        raise BreakganError(f"{where}: unknown drum part(s) {shown}; the parts are {' '.join(PARTS)}")
+    parts = {p: _onset_array(table.get(p, []), f"{where} part {p}") for p in PARTS}
+
+    tempo = _optional_number(data, "tempo", where)
+    if tempo == 0:
+        tempo = None  # 0 has always meant "unknown" (live then asks for --tempo)
+    if tempo is not None and not TEMPO_RANGE[0] <= tempo <= TEMPO_RANGE[1]:
+        raise BreakganError(f"{where}: tempo {tempo:g} bpm is outside {TEMPO_RANGE[0]:g}..{TEMPO_RANGE[1]:g}")
+    bpb = _optional_number(data, "beats_per_bar", where)
+    bpb = 4.0 if bpb is None else bpb
+    if bpb != int(bpb) or not 1 <= bpb <= MAX_BEATS_PER_BAR:
+        raise BreakganError(f"{where}: beats_per_bar must be a whole number in 1..{MAX_BEATS_PER_BAR}, got {bpb:g}")
+    bpb = int(bpb)
+
+    duration = _optional_number(data, "duration", where)
+    bars = _optional_number(data, "bars", where)
+    if duration is None and tempo and bars is not None:
+        if bars <= 0:
+            raise BreakganError(f"{where}: bars must be positive, got {bars:g}")
+        duration = bars * bpb * 60.0 / tempo
     if duration is None:
-        last = max((a[-1, 0] for a in parts.values() if len(a)), default=0.0)
-        duration = last
-    duration = float(duration)
-    if not np.isfinite(duration) or duration <= 0:
-        raise BreakganError(f"{where}: duration must be a positive number of seconds")
-    audio = None
-    if data.get("audio"):
-        audio = Path(data["audio"])
-        if base is not None and not audio.is_absolute():
-            audio = Path(base) / audio
-    return Timeline(parts, duration, tempo, bpb, audio, {"onsets": where})
+        duration = max((float(a[-1, 0]) for a in parts.values() if len(a)), default=0.0)
+    if not 0 < duration <= MAX_DURATION_S:
+        raise BreakganError(f"{where}: duration {duration:g} s is outside the accepted (0, {MAX_DURATION_S:g}] s "
+                            f"({MAX_DURATION_S / 3600:g} hours at most)")
+    for p, arr in parts.items():
+        if len(arr) and arr[-1, 0] > duration + TIME_SLACK_S:
+            raise BreakganError(f"{where} part {p}: onset at {arr[-1, 0]:g} s is past the duration {duration:g} s")
+
+    audio = data.get("audio")
+    if audio in (None, ""):
+        audio = None
+    elif base is not None:
+        audio = _inside(Path(base), audio, where, "'audio'")
+    elif isinstance(audio, str):
+        audio = Path(audio)  # a structure built in memory (live regenerates): no folder to confine to
+    else:
+        raise BreakganError(f"{where}: 'audio' must be a file name, got {_show(audio)}")
+    return Timeline(parts, float(duration), tempo, bpb, audio, {"onsets": where})
+
+
+def read_onsets_file(path: str | Path) -> dict:
+    """The parsed JSON of an onsets.json file, read with a size bound; a BreakganError naming the file
+    for anything that is not UTF-8 JSON (random bytes, a nesting too deep to parse, a huge file)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > ONSETS_MAX_BYTES:
+            raise BreakganError(f"{path}: {size / 2**20:.0f} MB; an onsets file may hold at most "
+                                f"{ONSETS_MAX_BYTES // 2**20} MB")
+        with open(path, "rb") as f:
+            raw = f.read(ONSETS_MAX_BYTES + 1)  # the file may grow after stat()
+    except OSError as e:
+        raise BreakganError(f"{path}: cannot read ({e.strerror or e})") from None
+    if len(raw) > ONSETS_MAX_BYTES:
+        raise BreakganError(f"{path}: larger than {ONSETS_MAX_BYTES // 2**20} MB (the limit for an onsets file)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BreakganError(f"{path}: not UTF-8 text (not an onsets file)") from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise BreakganError(f"{path}: JSON nested too deeply (not an onsets file)") from None
+    except ValueError as e:  # JSONDecodeError, and integers with too many digits
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise BreakganError(f"{path}: not valid JSON ({first[:80]})") from None
 
 
 def _candidate_folder(folder: Path, candidate: int | None) -> Path:
@@ -146,15 +271,11 @@ def timeline_from_drums(folder: str | Path, candidate: int | None = None) -> Tim
     path = cand / "onsets.json"
     if not path.is_file():
         raise BreakganError(f"{cand}: no onsets.json (not a breakgan drums folder)")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise BreakganError(f"{path}: unreadable onsets ({e})") from None
-    return timeline_from_onsets(data, cand)
+    return timeline_from_onsets(read_onsets_file(path), cand, where=str(path))
 
 
 def _band_strengths(y: np.ndarray, sr: int, hop_length: int, bands_hz: dict[str, tuple[float, float]],
-                    ref: float, n_fft: int = 2048) -> dict[str, np.ndarray]:
+                    ref: float, n_fft: int = N_FFT) -> dict[str, np.ndarray]:
     """Onset strength per frame (hop_length samples) of each band of the percussive part, plus "all"."""
     import librosa
 
@@ -172,35 +293,103 @@ def _band_strengths(y: np.ndarray, sr: int, hop_length: int, bands_hz: dict[str,
     return out
 
 
-def onset_strengths(y: np.ndarray, sr: int, *, hop_length: int = 256,
-                    bands_hz: dict[str, tuple[float, float]] = AUDIO_BANDS_HZ,
-                    block_s: float = 30.0, margin_s: float = 2.0) -> dict[str, np.ndarray]:
-    """Per-band onset strength envelopes (one value per hop_length samples) of a mono signal.
+def _peak_ref(peak: float, n_fft: int = N_FFT) -> float:
+    """The log compression's reference: about the STFT peak of a full-scale tone at the song's peak."""
+    return float(peak) * n_fft / 4 + 1e-9
 
-    The STFT and HPSS run on blocks of `block_s` seconds (plus `margin_s` either side, dropped
-    afterwards), so memory stays bounded for long songs; only the small envelopes are whole.
+
+def stream_onset_strengths(blocks: Iterable[np.ndarray], sr: int, ref: float, *, hop_length: int = 256,
+                           bands_hz: dict[str, tuple[float, float]] = AUDIO_BANDS_HZ,
+                           block_s: float = ANALYSIS_BLOCK_S, margin_s: float = ANALYSIS_MARGIN_S,
+                           n_fft: int = N_FFT) -> dict[str, np.ndarray]:
+    """Per-band onset strength envelopes (one value per hop_length samples) of a mono signal given as
+    consecutive sample blocks of any size (an FFmpeg pipe), with `ref` from `_peak_ref` of its peak.
+
+    The STFT and HPSS run on windows of `block_s` seconds plus `margin_s` either side; each window
+    keeps only its core's envelope frames, so the stitched envelopes equal those of the whole signal
+    (the margin covers the STFT window, the HPSS median filter and the onset lag) and at most one
+    window of samples is held at a time. The result is the same for any split of `blocks`.
     """
-    n_fft = 2048
-    ref = float(np.max(np.abs(y))) * n_fft / 4 + 1e-9  # about the STFT peak of a full-scale tone
-    total_frames = 1 + len(y) // hop_length
     core = max(1, int(block_s * sr) // hop_length) * hop_length
     margin = max(1, int(margin_s * sr) // hop_length) * hop_length
     names = ["all", *bands_hz]
-    env = {k: np.zeros(total_frames, np.float32) for k in names}
-    for start in range(0, len(y), core):
-        lo = max(0, start - margin)
-        hi = min(len(y), start + core + margin)
-        block = _band_strengths(y[lo:hi], sr, hop_length, bands_hz, ref, n_fft)
-        f0, f1 = start // hop_length, min(total_frames, (start + core) // hop_length)
-        if start + core >= len(y):
-            f1 = total_frames
+    pieces: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    source = iter(blocks)
+    buf, buf_start = np.zeros(0, np.float32), 0  # samples from index buf_start on
+    eof = False
+    start = 0  # first sample of the current core
+    while True:
+        need = start + core + margin
+        chunks, have = [buf], buf_start + len(buf)
+        while not eof and have < need:
+            block = next(source, None)
+            if block is None:
+                eof = True
+                break
+            block = np.asarray(block, np.float32).reshape(-1)
+            chunks.append(block)
+            have += len(block)
+        if len(chunks) > 1:
+            buf = np.concatenate(chunks)
+        end = buf_start + len(buf)  # samples known so far (the total once eof)
+        if start >= end:  # an empty signal
+            break
+        lo, hi = max(0, start - margin), min(end, need)
+        strengths = _band_strengths(buf[lo - buf_start:hi - buf_start], sr, hop_length, bands_hz, ref, n_fft)
+        last = eof and start + core >= end
+        f0 = start // hop_length
+        f1 = 1 + end // hop_length if last else (start + core) // hop_length
         for k in names:
-            part = block[k][f0 - lo // hop_length:f1 - lo // hop_length]
-            env[k][f0:f0 + len(part)] = part
-    return env
+            part = strengths[k][f0 - lo // hop_length:f1 - lo // hop_length]
+            if len(part) < f1 - f0:  # cannot happen for a whole window; keeps the frame grid if it did
+                part = np.pad(part, (0, f1 - f0 - len(part)))
+            pieces[k].append(part.astype(np.float32, copy=False))
+        if last:
+            break
+        start += core
+        keep = max(0, start - margin)
+        buf, buf_start = buf[keep - buf_start:].copy(), keep  # copy: let the consumed samples go
+    return {k: np.concatenate(v) if v else np.zeros(1, np.float32) for k, v in pieces.items()}
 
 
-def onsets_from_signal(y: np.ndarray, sr: int, *, hop_length: int = 256,
+def onset_strengths(y: np.ndarray, sr: int, *, hop_length: int = 256,
+                    bands_hz: dict[str, tuple[float, float]] = AUDIO_BANDS_HZ,
+                    block_s: float = ANALYSIS_BLOCK_S, margin_s: float = ANALYSIS_MARGIN_S) -> dict[str, np.ndarray]:
+    """`stream_onset_strengths` of a signal already in memory (its own peak as the reference)."""
+    y = np.asarray(y, np.float32).reshape(-1)
+    ref = _peak_ref(float(np.max(np.abs(y))) if len(y) else 0.0)
+    step = max(1, int(sr))
+    return stream_onset_strengths((y[i:i + step] for i in range(0, len(y), step)), sr, ref,
+                                  hop_length=hop_length, bands_hz=bands_hz, block_s=block_s, margin_s=margin_s)
+
+
+def tempo_from_envelope(strength: np.ndarray, sr: int, hop_length: int, *, chunk: int = 2048) -> float | None:
+    """librosa's global tempo estimate (`librosa.feature.tempo`, default 8 s autocorrelation window) of an
+    onset envelope, with the tempogram built `chunk` frames at a time: librosa builds it whole, a
+    (window x frames) matrix that costs 1.5 GB for a 10-minute song, though only its mean is used."""
+    import librosa
+
+    strength = np.asarray(strength, np.float32)
+    n = len(strength)
+    win = int(librosa.time_to_frames(8.0, sr=sr, hop_length=hop_length))
+    if n == 0 or win < 1:
+        return None
+    # tempogram(center=True) pads win//2 frames with a linear ramp each side; frame j is padded[j:j+win].
+    padded = np.pad(strength, win // 2, mode="linear_ramp", end_values=0)
+    if len(padded) < n + win - 1:
+        padded = np.pad(padded, (0, n + win - 1 - len(padded)))
+    total = np.zeros(win, np.float64)
+    for c0 in range(0, n, chunk):
+        c1 = min(n, c0 + chunk)
+        tg = librosa.feature.tempogram(onset_envelope=padded[c0:c1 + win - 1], sr=sr, hop_length=hop_length,
+                                       win_length=win, center=False)
+        total += tg.sum(axis=-1, dtype=np.float64)
+    mean = (total / n).astype(np.float32)[:, None]
+    bpm = float(np.atleast_1d(librosa.feature.tempo(tg=mean, sr=sr, hop_length=hop_length))[0])
+    return round(bpm, 2) if math.isfinite(bpm) and bpm > 0 else None
+
+
+def onsets_from_signal(y: np.ndarray | None, sr: int, *, hop_length: int = 256,
                        bands_hz: dict[str, tuple[float, float]] = AUDIO_BANDS_HZ,
                        delta: float = 0.07, min_strength: float = 0.15,
                        strengths: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
@@ -208,7 +397,8 @@ def onsets_from_signal(y: np.ndarray, sr: int, *, hop_length: int = 256,
 
     Returns part -> (n, 2) [time_s, velocity 0..1]; velocity is the band's onset strength at the
     peak relative to the band's strongest onset; onsets weaker than `min_strength` of that are dropped.
-    `hop_length` is in samples (256 at 22050 Hz = 11.6 ms).
+    `hop_length` is in samples (256 at 22050 Hz = 11.6 ms). Peaks are picked on the whole envelopes
+    (small: 4 bytes per hop), so an onset on the seam of two analysis blocks is found once.
     """
     import librosa
 
@@ -234,31 +424,41 @@ def onsets_from_signal(y: np.ndarray, sr: int, *, hop_length: int = 256,
 
 
 def timeline_from_audio(path: str | Path, *, sr: int = 22050, hop_length: int = 256,
-                        bands_hz: dict[str, tuple[float, float]] = AUDIO_BANDS_HZ) -> Timeline:
+                        bands_hz: dict[str, tuple[float, float]] = AUDIO_BANDS_HZ,
+                        block_s: float = ANALYSIS_BLOCK_S, margin_s: float = ANALYSIS_MARGIN_S) -> Timeline:
     """Onsets of any audio file: HPSS, then band onsets (low -> kick, mid -> snare, high -> hihat_closed).
 
-    Raises BreakganError naming the file when no onset is found in any band (silence, drones).
+    The song is streamed from FFmpeg twice (its peak level first, then the analysis in windows of
+    `block_s` s), so memory does not grow with its length beyond the small envelopes. Songs longer
+    than MAX_DURATION_S are refused. Raises BreakganError naming the file when no onset is found in
+    any band (silence, drones).
     """
-    import librosa
+    from breakgan.media.probe import probe
 
     path = Path(path)
-    y = decode_audio(path, sr)
-    duration = len(y) / sr
-    if duration <= 0:
+    known = probe(path).duration
+    if known > MAX_DURATION_S:
+        raise BreakganError(f"{path}: {known / 3600:.1f} hours of audio; onset analysis takes at most "
+                            f"{MAX_DURATION_S / 3600:g} hours")
+    max_samples = int(MAX_DURATION_S * sr)
+    peak, count = 0.0, 0
+    for block in audio_blocks(path, sr, sr, max_samples=max_samples):
+        peak = max(peak, float(np.max(np.abs(block))))
+        count += len(block)
+    if count == 0:
         raise BreakganError(f"{path}: audio is empty")
-    strengths = onset_strengths(y, sr, hop_length=hop_length, bands_hz=bands_hz)
-    found = onsets_from_signal(y, sr, hop_length=hop_length, bands_hz=bands_hz, strengths=strengths)
+    if not math.isfinite(peak):
+        raise BreakganError(f"{path}: the audio holds non-finite samples (NaN or inf)")
+    duration = count / sr
+    strengths = stream_onset_strengths(audio_blocks(path, sr, sr, max_samples=max_samples), sr, _peak_ref(peak),
+                                       hop_length=hop_length, bands_hz=bands_hz, block_s=block_s,
+                                       margin_s=margin_s)
+    found = onsets_from_signal(None, sr, hop_length=hop_length, bands_hz=bands_hz, strengths=strengths)
     if not any(len(a) for a in found.values()):
         raise BreakganError(f"{path}: no onsets found in the audio (is it silent or without percussion?)")
     parts = {p: found.get(p, _empty_onsets()) for p in PARTS}
-    tempo = None
-    try:
-        bpm = librosa.feature.tempo(onset_envelope=strengths["all"], sr=sr, hop_length=hop_length)
-        bpm = float(np.atleast_1d(bpm)[0])
-        tempo = round(bpm, 2) if bpm > 0 else None
-    except Exception:  # noqa: BLE001 - tempo is informative only
-        tempo = None
-    return Timeline(parts, duration, tempo, 4, path, {"audio": str(path)})
+    return Timeline(parts, duration, tempo_from_envelope(strengths["all"], sr, hop_length), 4, path,
+                    {"audio": str(path)})
 
 
 def envelope(onsets: np.ndarray, times: np.ndarray, attack_s: float, release_s: float,

@@ -81,8 +81,7 @@ def _timeline(drums, audio, candidate) -> tuple[Timeline, Path | None]:
         tl = timeline_from_drums(drums, candidate)
         sound = tl.audio
         if sound is not None and not Path(sound).is_file():
-            warn(f"{sound}: drum mix not found; rendering without audio")
-            sound = None
+            sound = None  # render_video warns, once the timeline is known to be usable
         return tl, sound
     tl = timeline_from_audio(audio)
     return tl, Path(audio)
@@ -156,6 +155,8 @@ def render_video(
 
     timeline, sound = _timeline(drums, audio, candidate)
     selected = _select_parts(timeline, parts, layout, part)
+    if drums is not None and timeline.audio is not None and sound is None:
+        warn(f"{timeline.audio}: drum mix not found; rendering without audio")
     foot_info = None
     if footage is not None:
         from breakgan.media import probe
