@@ -17,13 +17,13 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from breakgan.errors import BreakganError
-from breakgan.seeds import MAX_KEYFRAMES, SEED_LIMIT
 from breakgan.parts import PARTS
+from breakgan.seeds import MAX_KEYFRAMES, SEED_LIMIT, check_truncation
 from breakgan.studio.drums import Drums, inside
 from breakgan.studio.engine import Engine
 from breakgan.studio.jobs import TAKE_RE, Renders
 from breakgan.studio.latents import blend_latents, morph_path
-from breakgan.studio.store import NAME_RE, Store, check_name, check_truncation
+from breakgan.studio.store import NAME_RE, Store, check_name
 
 STATIC = Path(__file__).parent / "static"
 STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
