@@ -23,6 +23,7 @@ from badinput import run_cli
 pytest.importorskip("fastapi", reason="the studio extra is not installed: pip install 'breakgan[studio]'")
 from fastapi.testclient import TestClient  # noqa: E402
 
+from breakgan.errors import BreakganError  # noqa: E402
 from breakgan.studio.app import create_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -545,3 +546,25 @@ def test_a_failing_render_reports_its_error_line(tmp_path):
     status = job.status()
     assert status["state"] == "failed" and status["error"].startswith("error:") and "no-such-run" in status["error"]
     assert status["video"] is None and takes.takes() == []
+
+
+def test_default_run_is_the_newest_trained_run(tmp_path, gen):
+    from breakgan.studio.command import default_run, studio_folder
+
+    old = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        with pytest.raises(BreakganError, match="RUN"):
+            default_run()
+        for name, age in [("a", 100), ("b", 0), ("empty", -50)]:
+            ck = tmp_path / "runs" / name / "checkpoints"
+            ck.mkdir(parents=True)
+            if name != "empty":
+                f = ck / "ckpt-000001.safetensors"
+                shutil.copy(gen, f)
+                os.utime(f, (time.time() - age, time.time() - age))
+        assert default_run() == Path("runs/b")
+        assert studio_folder(Path("runs/b")) == Path("runs/b/studio")
+        assert studio_folder(gen) == gen.parent / "generator-studio"
+    finally:
+        os.chdir(old)

@@ -14,8 +14,10 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 def default_run() -> Path:
     """The newest run folder under ./runs holding a checkpoint, else the demo generator of a checkout."""
-    runs = sorted((p for p in Path("runs").glob("*") if p.is_dir() and any(p.glob("*.safetensors"))),
-                  key=lambda p: p.stat().st_mtime)
+    from breakgan.gan.checkpoint import latest_checkpoint
+
+    runs = sorted((p for p in Path("runs").glob("*") if p.is_dir() and latest_checkpoint(p, required=False)),
+                  key=lambda p: latest_checkpoint(p).stat().st_mtime)
     if runs:
         return runs[-1]
     demo = Path("assets/demo/generator.safetensors")
