@@ -363,18 +363,19 @@ def onset_strengths(y: np.ndarray, sr: int, *, hop_length: int = 256,
                                   hop_length=hop_length, bands_hz=bands_hz, block_s=block_s, margin_s=margin_s)
 
 
-def tempo_from_envelope(strength: np.ndarray, sr: int, hop_length: int, *, chunk: int = 2048) -> float | None:
-    """librosa's global tempo estimate (`librosa.feature.tempo`, default 8 s autocorrelation window) of an
-    onset envelope, with the tempogram built `chunk` frames at a time: librosa builds it whole, a
-    (window x frames) matrix that costs 1.5 GB for a 10-minute song, though only its mean is used."""
+TEMPO_WINDOW_S = 8.0  # librosa.feature.tempo's default autocorrelation window (ac_size)
+
+
+def mean_tempogram(strength: np.ndarray, sr: int, hop_length: int, *, chunk: int = 2048) -> np.ndarray:
+    """The time average of librosa's tempogram (centred, Hann, 8 s window) of an onset envelope, built
+    `chunk` frames at a time: the whole (window x frames) matrix costs 1.5 GB for a 10-minute song,
+    and only its mean is used. Each column depends only on its own window of the envelope."""
     import librosa
 
-    strength = np.asarray(strength, np.float32)
+    strength = np.asarray(strength, np.float32).reshape(-1)
     n = len(strength)
-    win = int(librosa.time_to_frames(8.0, sr=sr, hop_length=hop_length))
-    if n == 0 or win < 1:
-        return None
-    # tempogram(center=True) pads win//2 frames with a linear ramp each side; frame j is padded[j:j+win].
+    win = int(librosa.time_to_frames(TEMPO_WINDOW_S, sr=sr, hop_length=hop_length))
+    # tempogram(center=True) pads win//2 frames with a linear ramp each side; column j is padded[j:j+win].
     padded = np.pad(strength, win // 2, mode="linear_ramp", end_values=0)
     if len(padded) < n + win - 1:
         padded = np.pad(padded, (0, n + win - 1 - len(padded)))
@@ -384,8 +385,18 @@ def tempo_from_envelope(strength: np.ndarray, sr: int, hop_length: int, *, chunk
         tg = librosa.feature.tempogram(onset_envelope=padded[c0:c1 + win - 1], sr=sr, hop_length=hop_length,
                                        win_length=win, center=False)
         total += tg.sum(axis=-1, dtype=np.float64)
-    mean = (total / n).astype(np.float32)[:, None]
-    bpm = float(np.atleast_1d(librosa.feature.tempo(tg=mean, sr=sr, hop_length=hop_length))[0])
+    return (total / max(n, 1)).astype(np.float32)
+
+
+def tempo_from_envelope(strength: np.ndarray, sr: int, hop_length: int) -> float | None:
+    """librosa's global tempo estimate (`librosa.feature.tempo` with its defaults) of an onset envelope,
+    in bpm rounded to 0.01, from `mean_tempogram`; None when there is no pulse to measure."""
+    import librosa
+
+    if len(strength) == 0:
+        return None
+    tg = mean_tempogram(strength, sr, hop_length)[:, None]
+    bpm = float(np.atleast_1d(librosa.feature.tempo(tg=tg, sr=sr, hop_length=hop_length))[0])
     return round(bpm, 2) if math.isfinite(bpm) and bpm > 0 else None
 
 
@@ -443,12 +454,13 @@ def timeline_from_audio(path: str | Path, *, sr: int = 22050, hop_length: int = 
     max_samples = int(MAX_DURATION_S * sr)
     peak, count = 0.0, 0
     for block in audio_blocks(path, sr, sr, max_samples=max_samples):
-        peak = max(peak, float(np.max(np.abs(block))))
+        level = float(np.max(np.abs(block)))  # NaN when any sample is (a float WAV can hold NaN)
+        if not math.isfinite(level):
+            raise BreakganError(f"{path}: the audio holds non-finite samples (NaN or inf)")
+        peak = max(peak, level)
         count += len(block)
     if count == 0:
         raise BreakganError(f"{path}: audio is empty")
-    if not math.isfinite(peak):
-        raise BreakganError(f"{path}: the audio holds non-finite samples (NaN or inf)")
     duration = count / sr
     strengths = stream_onset_strengths(audio_blocks(path, sr, sr, max_samples=max_samples), sr, _peak_ref(peak),
                                        hop_length=hop_length, bands_hz=bands_hz, block_s=block_s,

@@ -147,3 +147,82 @@ def test_audio_analysis_in_blocks_matches_whole_signal(tmp_path):
     blocks = onset_strengths(y, 22050, block_s=2.0, margin_s=1.0)  # bounded memory for long songs
     for band in whole:
         np.testing.assert_allclose(blocks[band], whole[band], atol=1e-4)
+
+
+def test_streamed_song_analysis_matches_the_whole_signal(tmp_path):
+    """timeline_from_audio streams the song from FFmpeg in analysis windows; its onsets, velocities and
+    tempo equal those of the whole decoded signal analysed at once, hits on window seams included."""
+    import librosa
+
+    from breakgan.media import decode_audio
+    from breakgan.timeline import AUDIO_BANDS_HZ, _band_strengths, _peak_ref, onsets_from_signal
+
+    wav = tmp_path / "song.wav"
+    _, hats = drum_audio(wav, seconds=6.0)
+    sr, hop = 22050, 256
+    y = decode_audio(wav, sr)
+    whole = _band_strengths(y, sr, hop, AUDIO_BANDS_HZ, _peak_ref(float(np.max(np.abs(y)))))
+    expected = onsets_from_signal(None, sr, hop_length=hop, strengths=whole)
+    bpm = round(float(librosa.feature.tempo(onset_envelope=whole["all"], sr=sr, hop_length=hop)[0]), 2)
+    # 1.5 s windows: seams at 1.498, 2.996 and 4.494 s, 2-7 ms before the hats at 1.5, 3.0 and 4.5 s
+    tl = timeline_from_audio(wav, block_s=1.5, margin_s=1.0)
+    for part, exp in expected.items():
+        got = tl.onsets(part)
+        assert got.shape == exp.shape and len(got), part  # nothing lost or doubled at a seam
+        assert np.max(np.abs(got[:, 0] - exp[:, 0])) <= hop / sr
+        np.testing.assert_allclose(got[:, 1], exp[:, 1], atol=1e-3)
+    assert tl.tempo == bpm
+    got_h = tl.onsets("hihat_closed")[:, 0]
+    assert all(np.min(np.abs(got_h - t)) < 0.03 for t in (1.5, 3.0, 4.5))
+
+
+def test_mean_tempogram_in_chunks_equals_librosa():
+    import librosa
+
+    from breakgan.timeline import mean_tempogram, tempo_from_envelope
+
+    sr, hop = 22050, 256
+    rng = np.random.default_rng(1)
+    env = (0.2 * rng.random(3000)).astype(np.float32)
+    env[::40] += 1.0  # a pulse every 40 frames: 129 bpm
+    win = int(librosa.time_to_frames(8.0, sr=sr, hop_length=hop))
+    whole = librosa.feature.tempogram(onset_envelope=env, sr=sr, hop_length=hop, win_length=win)
+    np.testing.assert_allclose(mean_tempogram(env, sr, hop, chunk=97), whole.mean(axis=1), rtol=1e-5, atol=1e-6)
+    expected = float(librosa.feature.tempo(onset_envelope=env, sr=sr, hop_length=hop)[0])
+    assert tempo_from_envelope(env, sr, hop) == round(expected, 2)
+    assert abs(expected - 60 * sr / hop / 40) < 2
+
+
+def test_audio_blocks_stream_the_song_and_stop_cleanly(tmp_path):
+    import psutil
+
+    from breakgan.media import audio_blocks
+
+    wav = tmp_path / "song.wav"
+    drum_audio(wav, seconds=1.0)
+    y, _ = sf.read(wav, dtype="float32")
+    blocks = list(audio_blocks(wav, 22050, 1000))
+    assert [len(b) for b in blocks[:-1]] == [1000] * (len(blocks) - 1) and 0 < len(blocks[-1]) <= 1000
+    np.testing.assert_allclose(np.concatenate(blocks), y, atol=1e-6)
+    stream = audio_blocks(wav, 22050, 1000)
+    next(stream)
+    stream.close()  # FFmpeg is ended, not left writing into a pipe nobody reads
+    assert not [p for p in psutil.Process().children() if "ffmpeg" in p.name()]
+    with pytest.raises(BreakganError, match="song.wav: audio longer than"):
+        list(audio_blocks(wav, 22050, 1000, max_samples=5000))
+
+
+def test_song_limits_are_clean_errors(tmp_path, monkeypatch):
+    import breakgan.timeline as timeline
+
+    bad = tmp_path / "nan.wav"
+    y = np.zeros(22050, np.float32)
+    y[100] = np.nan
+    sf.write(bad, y, 22050, subtype="FLOAT")
+    with pytest.raises(BreakganError, match="nan.wav: the audio holds non-finite samples"):
+        timeline_from_audio(bad)
+    wav = tmp_path / "song.wav"
+    drum_audio(wav, seconds=2.0)
+    monkeypatch.setattr(timeline, "MAX_DURATION_S", 1.0)  # the real limit is 6 hours
+    with pytest.raises(BreakganError, match="song.wav: .* hours of audio"):
+        timeline_from_audio(wav)
