@@ -228,3 +228,56 @@ def test_send_times_of_the_loop_markers_are_the_bar_times(generated):
     player.run()
     t0 = clock.time_at_beat(0)
     assert len(tags) == 2 and abs(tags[1] - tags[0] - 8.0) < 1e-6 and abs(tags[0] - t0) < 1e-6
+
+
+def test_osc_values_keep_the_old_pattern_until_the_swap_bar_line():
+    """After /regenerate the event walk installs the new pattern at its last event before the bar line;
+    the envelopes and latents of the control ticks in between must still be the old pattern's (they
+    used to jump to the new pattern's start: latents held, envelope tails cut to 0)."""
+    from test_live import onsets_data
+    from test_live_frames import LATENT, osc_latents
+
+    def run(regenerate):
+        import queue as q
+
+        from breakgan.live.osc_in import Control
+        from breakgan.live.player import Regenerator
+
+        def fake_generate(**kw):
+            return onsets_data(tempo=kw["tempo"], bars=kw["bars"], kick=(3,), snare=(6,), hat_every=0)
+
+        vt = VirtualTime()
+        clock = InternalClock(120, now=vt.now, origin=vt.t + 0.1)
+        ctl: q.Queue = q.Queue()
+        sent = []
+        player = Player(timeline_from_onsets(onsets_data(hat_every=0)), clock, sent.append,
+                        LiveOptions(parts=("kick", "snare"), latent_dims=0, latent_vector=True, latent_size=LATENT,
+                                    bars=3), controls=ctl, regenerator=Regenerator(fake_generate),
+                        sleep=vt.sleep, log=lambda m: None)
+        player._zeroed = False
+        player._start()
+        while player._cursor < player._segment.origin + 5.0:
+            player.step()
+        if regenerate:
+            ctl.put(Control("regenerate"))
+            player._drain()
+            while player.regenerator.busy():
+                pass
+        while player.step():
+            pass
+        return osc_latents(sent, clock), clock, player
+
+    old, clock_a, _ = run(False)
+    new, clock_b, player = run(True)
+    assert player._segment.origin == 8.0
+    for part in ("kick", "snare"):
+        ta, za = old[part]
+        tb, zb = new[part]
+        # same virtual clocks: tick k of both runs is at the same time; beats 7.0..8.0 = 3.5..4.0 s
+        ra = (ta - ta[0] >= 3.5) & (ta - ta[0] < 4.0 - 1e-6)
+        rb = (tb - tb[0] >= 3.5) & (tb - tb[0] < 4.0 - 1e-6)
+        assert ra.sum() == rb.sum() >= 25
+        assert np.allclose(za[ra], zb[rb], atol=1e-6)
+        after_a = ta - ta[0] > 4.3
+        after_b = tb - tb[0] > 4.3
+        assert not np.allclose(za[after_a], zb[after_b], atol=1e-3)  # the new pattern does play

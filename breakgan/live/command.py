@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from breakgan.errors import BreakganError
+from breakgan.live.sinks import source_name
 
 
 def live(
@@ -66,12 +67,35 @@ def live(
     preview_fps: float = typer.Option(25.0, "--preview-fps", min=1.0, max=120.0,
                                       help="Preview frames per second (fewer if the generator is slower)."),
     preview_device: str = typer.Option("auto", "--preview-device", help="auto, cpu, cuda or cuda:N."),
+    ndi: bool = typer.Option(False, "--ndi",
+                             help="With --generator: send each part's GAN frames as an NDI source ('breakgan "
+                                  "kick', ...) for TouchDesigner's NDI In TOP (needs the ndi extra: pip install breakgan\\[ndi])."),
+    spout: bool = typer.Option(False, "--spout", help="As --ndi, as Spout senders (Windows, the spout extra; "
+                                                      "untested)."),
+    syphon: bool = typer.Option(False, "--syphon", help="As --ndi, as Syphon servers (macOS, the syphon extra; "
+                                                        "untested)."),
+    ndi_layout: str = typer.Option("parts", "--ndi-layout",
+                                   help="Which sources: 'parts' (one per part) and/or one composite 'breakgan' "
+                                        "laid out as tiles, solo, pip or blend (render's layouts; blend mixes "
+                                        "--ndi-part over the next part by its envelope), e.g. 'parts,tiles'."),
+    ndi_part: Optional[str] = typer.Option(None, "--ndi-part", help="The part solo/pip/blend show (default: first)."),
+    ndi_fps: float = typer.Option(30.0, "--ndi-fps", help="Frames per second (1..240); frames the generator "
+                                                          "cannot make in time are dropped and counted."),
+    ndi_size: Optional[str] = typer.Option(None, "--ndi-size",
+                                           help="WIDTHxHEIGHT of each source (even, 16..4096; default: the "
+                                                "generator's resolution)."),
+    ndi_ips: Optional[str] = typer.Option(None, "--ndi-ips",
+                                          help="Comma-separated IPs where an NDI finder looks without mDNS: live "
+                                               "checks at start that its sources are listed there (a receiver "
+                                               "on such a network needs the same IPs in its NDI settings)."),
+    ndi_device: str = typer.Option("auto", "--ndi-device", help="Where the frames' generator runs: auto, cpu, "
+                                                                "cuda or cuda:N (CUDA with float16 autocast)."),
     realtime: bool = typer.Option(False, "--realtime",
                                   help="Ask for real-time scheduling (Linux SCHED_FIFO; needs root or "
                                        "rtprio) so a busy machine does not delay the sends."),
 ):
     """Stream beat, per-part onsets, envelopes and latents over OSC to TouchDesigner, in time."""
-    from breakgan.console import info
+    from breakgan.console import info, warn
     from breakgan.live.clock import InternalClock, LinkClock, check_tempo
     from breakgan.live.osc_in import ControlListener
     from breakgan.live.osc_out import OscSender
@@ -81,7 +105,14 @@ def live(
     from breakgan.trajectory import Motion
 
     timeline = timeline_from_drums(drums, candidate)
-    bpm = check_tempo(tempo if tempo is not None else (timeline.tempo or 120.0), "--tempo")
+    bpm = check_tempo(tempo if tempo is not None else (timeline.tempo or 120.0),
+                      "--tempo" if tempo is not None else f"{timeline.source.get('onsets', drums)}: tempo (give --tempo)")
+    part_names = parse_parts(parts)
+    transports = tuple(t for t, on in (("ndi", ndi), ("spout", spout), ("syphon", syphon)) if on)
+    frame_cfg = None
+    if transports:
+        frame_cfg = _frame_config(generator, transports, part_names, ndi_layout, ndi_part, ndi_fps, ndi_size,
+                                  ndi_ips, ndi_device)
     preview = None
     if preview_port is not None:
         if generator is None:
@@ -91,32 +122,57 @@ def live(
         preview = Preview(generator, port=preview_port, device=preview_device, fps=preview_fps)
         latent_size = preview.latent_size
         info(f"live: preview of each part's frames at {preview.url}")
-    elif generator is not None:
+    elif generator is not None and frame_cfg is None:
         from breakgan.gan import load_generator
 
         _, ginfo = load_generator(generator)
         latent_size = int(ginfo["latent_size"])
+    frames = None
+    if frame_cfg is not None:
+        from breakgan.live.frames import LiveFrames
+
+        try:
+            frames = LiveFrames(frame_cfg)
+        except BaseException:
+            if preview:
+                preview.close()
+            raise
+        latent_size = frames.latent_size
+        names = ", ".join(f"'{source_name(s)}'" for s in frame_cfg.plan.streams)
+        w, h = frame_cfg.plan.part_size
+        info(f"live: {'/'.join(transports).upper()} {names} at {frame_cfg.fps:g} fps, {w}x{h}, generator on "
+             f"{frames.device} ({frames.warm_s * 1e3:.1f} ms per frame)")
+        if frames.visible is not None:
+            missing = [source_name(s) for s in frame_cfg.plan.streams if s not in frames.visible]
+            (warn if missing else info)(
+                f"live: an NDI finder on {','.join(frame_cfg.ips)} lists {len(frames.visible)} of the "
+                f"{len(frame_cfg.plan.streams)} sources" + (f" (missing {', '.join(missing)})" if missing else ""))
     options = LiveOptions(
-        rate=rate, lookahead_s=lookahead / 1000.0, parts=parse_parts(parts), latent_dims=min(latent_dims, latent_size),
+        rate=rate, lookahead_s=lookahead / 1000.0, parts=part_names, latent_dims=min(latent_dims, latent_size),
         latent_vector=latent_vector, latent_size=latent_size, keys=keys, seed=seed,
         motion=Motion(attack_ms=attack_ms, release_ms=release_ms, step=step, pulse=pulse, drift=drift, seed=seed),
         bars=bars, spin_s=spin_ms / 1000.0, temperature=temperature)
 
-    clock = LinkClock(bpm, timeline.beats_per_bar) if link else InternalClock(bpm)
     try:
-        sender = OscSender(host, port)
-    except OSError as e:
-        clock.close()
-        raise BreakganError(f"cannot send OSC to {host}:{port}: {e}") from e
+        clock = LinkClock(bpm, timeline.beats_per_bar) if link else InternalClock(bpm)
+        try:
+            sender = OscSender(host, port)
+        except OSError as e:
+            clock.close()
+            raise BreakganError(f"cannot send OSC to {host}:{port}: {e}") from e
+    except BaseException:
+        for worker in (preview, frames):
+            if worker:
+                worker.close()
+        raise
     listener = ControlListener(listen, listen_host).start() if listen is not None else None
     player = Player(timeline, clock, sender.send, options, controls=listener.controls if listener else None,
-                    regenerator=Regenerator.default(drums_model), preview=preview)
+                    regenerator=Regenerator.default(drums_model), preview=preview, frames=frames)
     if threading.current_thread() is threading.main_thread():
         # `kill` ends it as cleanly as Ctrl-C does (zeroed values sent).
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     where = f"OSC to {host}:{port}" + (f", control on {listener.host}:{listener.port}" if listener else "")
     if realtime:
-        from breakgan.console import warn
         from breakgan.live.scheduler import realtime_priority
 
         why = realtime_priority()  # after the listener thread started: it stays ordinary
@@ -133,6 +189,7 @@ def live(
             listener.close()
         if preview:
             preview.close()
+        frame_stats = frames.close() if frames else None
         sender.close()
         clock.close()
     late = stats["onset_lateness"]
@@ -141,3 +198,42 @@ def live(
              f"p99 {late['p99_ms']:.3f} ms")
     else:
         info(f"live: {stats['bundles']} bundles sent")
+    if frame_stats is not None:
+        f = frame_stats
+        (warn if f["dropped"] else info)(
+            f"live: {f['sent']} frames sent, {f['dropped']} dropped ({f['behind']} could not be generated in "
+            f"time, {f['late']} finished late); generator {f['generate_ms']:.1f} ms per frame")
+
+
+def _frame_config(generator, transports, parts, layout, part, fps, size, ips, device):
+    """The checked --ndi/--spout/--syphon options as a FrameConfig (one clean error per bad option)."""
+    from breakgan.device import check_device_name
+    from breakgan.live.frames import FrameConfig, plan_streams
+    from breakgan.live.sinks import check_transport, ndi_available, parse_ips
+    from breakgan.parts import PARTS
+    from breakgan.render.options import check_fps, parse_size
+
+    flag = "--" + transports[0]
+    if generator is None:
+        raise BreakganError(f"{flag} needs --generator (the GAN whose frames to send)")
+    for t in transports:
+        check_transport(t)
+    if "ndi" in transports and not ndi_available():
+        raise BreakganError("--ndi needs the ndi-python package (it bundles the NDI runtime): "
+                            "pip install 'breakgan[ndi]'")
+    fps = check_fps(fps, "--ndi-fps")
+    check_device_name(device, "--ndi-device")
+    ip_list = parse_ips(ips)
+    if ip_list and "ndi" not in transports:
+        raise BreakganError("--ndi-ips is for NDI: add --ndi")
+    if part is not None and part not in PARTS:
+        raise BreakganError(f"--ndi-part must be one of {' '.join(PARTS)}, got {part!r:.60}")
+    if size is None:
+        from breakgan.gan import load_generator
+
+        res = int(load_generator(generator)[1]["resolution"])
+        wh = (max(res, 16), max(res, 16))
+    else:
+        wh = parse_size(size, "--ndi-size")
+    plan = plan_streams(parts, layout, wh, part)
+    return FrameConfig(str(generator), plan, fps, transports, device, ip_list)

@@ -158,9 +158,11 @@ class Player:
     def __init__(self, timeline: Timeline, clock: Clock, send: Callable[[list[bytes]], None],
                  options: LiveOptions = LiveOptions(), *, controls: queue.Queue | None = None,
                  regenerator: Regenerator | None = None, sleep: Callable[[float], None] = time.sleep,
-                 log: Callable[[str], None] | None = None, preview=None):
+                 log: Callable[[str], None] | None = None, preview=None, frames=None):
         self.opt = options
         self.preview = preview  # optional live.preview.Preview: gets every part's latent at its own rate
+        self.frames = frames  # optional live.frames.LiveFrames: every part's latent on its frame grid
+        self._frame_k = 0  # the next frame (of the grid start + k / fps) to hand to `frames`
         self.clock = clock
         self.send = send
         self.sleep = sleep
@@ -176,6 +178,7 @@ class Player:
         self.onset_lateness = Lateness()   # bundles that carry onsets
         self.bundles_sent = 0
         self._segment: Segment | None = None
+        self._previous: Segment | None = None  # the segment before the last swap (plays until its bar line)
         self._swap: tuple[float, Pattern] | None = None
         self._cache: dict = {}
         self._prepared: tuple[int, list[bytes]] | None = None  # (control tick k, its messages)
@@ -189,10 +192,10 @@ class Player:
 
     # ---- values -------------------------------------------------------------------------------
 
-    def _loop_onsets(self, part: str, loop: int) -> np.ndarray:
+    def _loop_onsets(self, part: str, loop: int, seg: Segment | None = None) -> np.ndarray:
         """Two loops of the part's onsets, with the keyframe phase carried in from before them as one
         completed synthetic onset far in the past (phase only matters modulo the key count)."""
-        seg = self._segment
+        seg = seg or self._segment
         key = (id(seg), part, loop)
         hit = self._cache.get(key)
         if hit is not None:
@@ -209,8 +212,73 @@ class Player:
         self._cache[key] = on
         return on
 
+    def _segment_at(self, position: float) -> Segment:
+        """The segment playing at `position`: a scheduled pattern swap applies from its bar line, and the
+        old pattern plays until that bar line even once the event walk has installed the swap (it does
+        so at the last event before it)."""
+        if self._swap is not None and position >= self._swap[0] - EPS:
+            return self._swap[1]
+        if self._previous is not None and position < self._segment.origin - EPS:
+            return self._previous
+        return self._segment
+
+    def _part_latent(self, part: str, on: np.ndarray, song_t: np.ndarray) -> np.ndarray:
+        """The part's latent at song time(s) song_t: the one rule OSC latents and frames share."""
+        return latent_path(on, self.keys[part], song_t, self.motions[part])[0]
+
+    def _frame_values(self, position: float) -> tuple[np.ndarray, float]:
+        """Every sent part's latent (P, D) at `position`, and the envelope of the plan's main part
+        (what `blend` mixes by)."""
+        seg = self._segment_at(position)
+        loop = seg.loop_at(position)
+        song_t = np.array([seg.song_time(position)])
+        zs = [self._part_latent(p, self._loop_onsets(p, loop, seg), song_t) for p in self.opt.parts]
+        main = self.frames.cfg.plan.main
+        alpha = 1.0
+        if main in self.opt.parts:
+            m = self.opt.motion
+            alpha = (float(envelope(self._loop_onsets(main, loop, seg), song_t, m.attack_ms / 1000.0,
+                                    m.release_ms / 1000.0)[0]) if self.state.audible(main) else 0.0)
+        return np.stack(zs), alpha
+
+    def _frame_horizon(self) -> float:
+        return self.frames.horizon() + 2.0 / self.opt.rate  # until the next tick, and one more
+
+    def _next_frame_push(self) -> float:
+        """Clock time at which the next frame must be handed over (inf: no frames, or none left)."""
+        fr = self.frames
+        if fr is None or not self.state.playing or self._segment is None:
+            return math.inf
+        t = self._t0 + self._frame_k / fr.fps
+        if math.isfinite(self._end) and t >= self.clock.time_at_beat(self._end) - 1e-9:
+            return math.inf
+        return t - self.opt.lookahead_s - self._frame_horizon()
+
+    def _push_frames(self) -> None:
+        """Hand the worker every frame whose send time (frame time - lookahead) is within its horizon,
+        with the latents of that frame's clock time; frames already past are skipped and counted."""
+        fr = self.frames
+        if fr is None or not self.state.playing or self._segment is None:
+            return
+        now = self.clock.now()
+        to_perf = time.perf_counter() - now  # clock seconds -> the worker's perf_counter seconds
+        horizon = self._frame_horizon()
+        t_end = self.clock.time_at_beat(self._end) if math.isfinite(self._end) else math.inf
+        while True:
+            t = self._t0 + self._frame_k / fr.fps
+            t_send = t - self.opt.lookahead_s
+            if t >= t_end - 1e-9 or t_send > now + horizon:
+                break
+            self._frame_k += 1
+            if t_send < now:
+                fr.skipped += 1
+                continue
+            z, alpha = self._frame_values(self.clock.beat_at(t))
+            fr.push(self._frame_k - 1, t_send + to_perf, t + self.clock.unix_offset, z, alpha)
+        fr.report(self.log)
+
     def _control_messages(self, position: float) -> list[bytes]:
-        seg, opt = self._segment, self.opt
+        seg, opt = self._segment_at(position), self.opt
         loop = seg.loop_at(position)
         song_t = np.array([seg.song_time(position)])
         attack_s = opt.motion.attack_ms / 1000.0
@@ -226,11 +294,11 @@ class Player:
         frame = self.preview is not None and self.preview.due(t_now)
         zs = []
         for part in opt.parts:
-            on = self._loop_onsets(part, loop)
+            on = self._loop_onsets(part, loop, seg)
             env = envelope(on, song_t, attack_s, release_s)[0] if self.state.audible(part) else 0.0
             msgs.append(m(self._addr[part]["env"], float(env)))
             if opt.latent_dims or opt.latent_vector or frame:
-                z = latent_path(on, self.keys[part], song_t, self.motions[part])[0]
+                z = self._part_latent(part, on, song_t)
                 zs.append(z)
                 if opt.latent_vector:
                     msgs.append(osc_out.osc_floats(self._addr[part]["latent"], z))
@@ -280,6 +348,8 @@ class Player:
             if s.playing:
                 s.playing = False
                 self.send(self._zero_dgrams())
+                if self.frames is not None:
+                    self.frames.clear()
                 self._link_playing(False)
         elif c.name in ("mute", "solo"):
             target = s.muted if c.name == "mute" else s.solo
@@ -332,20 +402,27 @@ class Player:
             return
         if self._segment is not None:
             bpb = self.pattern.beats_per_bar
-            swap_at = (math.floor((self._cursor + EPS) / bpb) + 1) * bpb  # the next bar line
-            self._swap = (float(swap_at), new)
-            self.log(f"new pattern ready: starts at bar {swap_at // bpb}")
+            after = self._cursor
+            if self.frames is not None:  # frames already handed over keep the pattern they were made with
+                after = max(after, self.clock.beat_at(self._t0 + self._frame_k / self.frames.fps))
+            swap_at = float((math.floor((after + EPS) / bpb) + 1) * bpb)  # the next bar line
+            self._swap = (swap_at, self._next_segment(swap_at, new))
+            self.log(f"new pattern ready: starts at bar {swap_at // bpb:g}")
 
-    def _install_swap(self) -> None:
-        swap_at, new = self._swap
+    def _next_segment(self, swap_at: float, new: Pattern) -> Segment:
+        """The segment of `new` from swap_at, each part's keyframe phase carried over from the old one."""
         seg = self._segment
         loop = seg.loop_at(swap_at)
         carry = {}
         for part in PARTS:
             ph = phase(self._loop_onsets(part, loop), np.array([seg.song_time(swap_at)]), self.opt.motion)[0]
             carry[part] = float(math.fmod(ph, self.opt.keys))
-        self._segment = Segment(new, swap_at, carry)
-        self.pattern = new
+        return Segment(new, swap_at, carry)
+
+    def _install_swap(self) -> None:
+        self._previous = self._segment
+        self._segment = self._swap[1]
+        self.pattern = self._segment.pattern
         self._swap = None
         self._prepared = None
         self._cache.clear()
@@ -355,14 +432,20 @@ class Player:
     def _start(self) -> None:
         """(Re)start the pattern on the next bar line at least lead_s from now."""
         bpb = self.pattern.beats_per_bar
-        origin = self.clock.start_beat(self.clock.now() + self.opt.lead_s + self.opt.lookahead_s, bpb)
+        lead = self.opt.lead_s if self.frames is None else max(self.opt.lead_s, self.frames.horizon())
+        origin = self.clock.start_beat(self.clock.now() + lead + self.opt.lookahead_s, bpb)
         self._segment = Segment(self.pattern, float(origin))
+        self._previous = None
         self._cursor = origin - 1e-6
         self._end = origin + self.opt.bars * bpb if self.opt.bars else math.inf
         self._t0 = self.clock.time_at_beat(origin)
         self._k = 0
         self._prepared = None
         self._cache.clear()
+        if self.frames is not None:
+            self.frames.clear()
+            self._frame_k = 0
+            self._push_frames()
 
     def _zero_dgrams(self) -> list[bytes]:
         """The zeroed values, sent now: 'immediately', or with --lookahead timetagged after the last
@@ -375,6 +458,10 @@ class Player:
     def _send_bundle(self, t: float, msgs: list[bytes], has_onsets: bool) -> None:
         dgrams = osc_out.bundle_dgrams(msgs, t + self.clock.unix_offset)
         due = t - self.opt.lookahead_s
+        # Frames due to be handed over before this bundle's time are handed over on time, not after it.
+        while (t_push := self._next_frame_push()) < due - 0.002:
+            wait_until(t_push, self.clock.now, self.sleep, self.opt.spin_s)
+            self._push_frames()
         woke = wait_until(due, self.clock.now, self.sleep, self.opt.spin_s)
         self.send(dgrams)
         self._last_t = t
@@ -383,6 +470,7 @@ class Player:
         if has_onsets:
             self.onset_lateness.add(late)
         self.bundles_sent += 1
+        self._push_frames()  # in the slack after a send, not before one
 
     def _prepare_control(self, t_ctrl: float) -> None:
         if self._prepared is None or self._prepared[0] != self._k:
@@ -461,5 +549,8 @@ class Player:
             if not self._zeroed:
                 self.send(self._zero_dgrams())
             sys.setswitchinterval(old_switch)
-        return {"bundles": self.bundles_sent, "lateness": self.lateness.summary(),
-                "onset_lateness": self.onset_lateness.summary()}
+        out = {"bundles": self.bundles_sent, "lateness": self.lateness.summary(),
+               "onset_lateness": self.onset_lateness.summary()}
+        if self.frames is not None:
+            out["frames"] = self.frames.stats()
+        return out
