@@ -36,13 +36,6 @@ class DrumsConfig:
         d["layers"] = list(self.layers)
         return d
 
-    @classmethod
-    def from_json(cls, d: dict) -> "DrumsConfig":
-        d = dict(d)
-        d["layers"] = tuple(int(x) for x in d.get("layers", cls.layers))
-        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
-        return cls(**known)
-
     @property
     def attn_size(self) -> int:
         return self.layers[-1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from breakgan.drums.encoding import INPUT_SIZE, NUM_CLASSES  # fixed by the drum_kit encoding
 from breakgan.errors import BreakganError
 
 # generation
@@ -23,7 +24,6 @@ MAX_SEED_BARS = 4096
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8000, 192000
 
 # architecture of a model file or of `drums train --layers` (a 3 x 2048 model is ~200 M parameters)
-INPUT_SIZE, NUM_CLASSES = 518, 512  # fixed by the drum_kit encoding (drums/encoding.py)
 MAX_LAYERS = 8
 MAX_LAYER_SIZE = 2048
 MAX_ATTN_LENGTH = 1024
