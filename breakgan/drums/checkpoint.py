@@ -17,7 +17,7 @@ from breakgan.stage import atomic_file
 MODEL_FILE = "model.safetensors"
 TRAIN_STATE = "checkpoint.safetensors"  # model, Adam state, step and options in one atomic file
 TRAIN_STATE_FORMAT = "breakgan-drums-train-state"
-LEGACY_STATE = ("train_state.safetensors", "train_state.json")  # before 0.x: three files written one by one
+LEGACY_STATE = ("train_state.safetensors", "train_state.json")  # earlier versions: three files written one by one
 SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "assets" / "drums" / "drums_rnn.safetensors"
 FORMAT = "breakgan-drums-rnn"
 
