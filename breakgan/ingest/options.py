@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 
 from breakgan.errors import BreakganError
 
 CROP_MODES = ("auto", "dancer", "center", "none")
+MAX_SECONDS = 24 * 3600.0
+_OPTION = {"follow_s": "--follow-seconds"}  # fields whose option name is not the field's own
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,11 @@ class IngestOptions:
     mirror: bool = False  # add a horizontally mirrored copy of every kept frame
 
     def validate(self) -> "IngestOptions":
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise BreakganError(f"{_OPTION.get(f.name, '--' + f.name.replace('_', '-'))} {value}: "
+                                    f"must be a finite number")
         if self.size < 4 or self.size > 1024 or self.size & (self.size - 1):
             raise BreakganError(f"--size {self.size}: must be a power of two from 4 to 1024")
         if not 0 < self.fps <= 120:
@@ -48,6 +56,11 @@ class IngestOptions:
             raise BreakganError(f"--dup-distance {self.dup_distance}: must be in -1..64 (-1 keeps duplicates)")
         if self.max_frames < 0 or self.start < 0 or self.duration < 0:
             raise BreakganError("--max-frames, --start and --duration must be 0 or more")
+        if self.start > MAX_SECONDS or self.duration > MAX_SECONDS:
+            raise BreakganError(f"--start and --duration must be at most {MAX_SECONDS:.0f} s (24 hours)")
+        if self.follow_s > 3600 or self.still_motion > 1000 or self.still_min_frames > 100_000:
+            raise BreakganError("--follow-seconds is at most 3600, --still-motion at most 1000 (percent of the "
+                                "frame width per second), --still-min-frames at most 100000")
         return self
 
     def as_dict(self) -> dict:
