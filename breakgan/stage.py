@@ -203,6 +203,24 @@ def check_out_file(path: str | os.PathLike, stage: str, *, option: str) -> Path:
     return path
 
 
+def check_out_weights(path: str | os.PathLike, formats: Iterable[str], *, option: str) -> Path:
+    """The rule for an exported weights file: new, or an earlier export (a .safetensors of one of `formats`)."""
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise BreakganError(f"{option} {path}: is not a plain file; give a new file name")
+    if path.exists():
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(path), "np") as f:
+                found = (f.metadata() or {}).get("format")
+        except Exception:  # noqa: BLE001 - any unreadable file is simply not ours
+            found = None
+        if found not in set(formats):
+            raise BreakganError(f"{option} {path}: exists and is not a file breakgan exported; give a new file name")
+    return path
+
+
 def _pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True

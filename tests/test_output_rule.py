@@ -221,3 +221,19 @@ def test_concurrent_swaps_never_raise_raw_errors(tmp_path):
     assert json.loads((out / "breakgan.json").read_text())["stage"] == "drums"
     assert (out / "payload").stat().st_size == 4096
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_drums_train_and_export_never_take_a_users_files(tmp_path):
+    midi = tmp_path / "midi"
+    midi.mkdir()
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    expect_clean_error(["drums", "train", midi, "--out", foreign], names="notes.txt", watch=[tmp_path])
+    shipped = ROOT / "assets" / "drums" / "drums_rnn.safetensors"
+    song = tmp_path / "song.safetensors"
+    song.write_bytes(b"not ours")
+    expect_clean_error(["drums", "export", shipped, song], names=str(song), watch=[tmp_path])
+    fresh = tmp_path / "model.safetensors"
+    assert run_cli(["drums", "export", shipped, fresh]).code == 0
+    assert run_cli(["drums", "export", shipped, fresh]).code == 0  # an earlier export may be replaced

@@ -140,7 +140,29 @@ def check_train_options(o: DrumsTrainOptions) -> DrumsTrainOptions:
 
 
 def train_drums(midi_dirs: list[Path], out: Path, options: DrumsTrainOptions, *, resume: bool = True) -> dict:
-    """Train (or resume) a DrumsRNN in `out`; returns the final metrics dict."""
+    """Train (or resume) a DrumsRNN in `out`; returns the final metrics dict.
+
+    `out` follows the output rule (new, empty, or an earlier drums-train folder, which is resumed) and is
+    locked while training; its breakgan.json is written first, so an interrupted folder is still ours.
+    """
+    from breakgan.device import resolve_device
+    from breakgan.stage import RECORD_NAME, claim_out
+
+    options = check_train_options(options)
+    device = str(resolve_device(options.device))  # before anything is written
+    with claim_out(out, "drums-train", inputs=midi_dirs) as out:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise BreakganError(f"{out}: cannot create model folder ({e.strerror})") from None
+        if not (out / RECORD_NAME).exists():
+            write_record(out, make_record("drums-train", asdict(options), {}, status="running",
+                                          midi_dirs=[str(d) for d in midi_dirs]))
+        return _train_drums(midi_dirs, out, options, device, resume=resume)
+
+
+def _train_drums(midi_dirs: list[Path], out: Path, options: DrumsTrainOptions, device: str, *,
+                 resume: bool) -> dict:
     import torch
     from rich.progress import TextColumn
 
@@ -148,18 +170,10 @@ def train_drums(midi_dirs: list[Path], out: Path, options: DrumsTrainOptions, *,
     from breakgan.drums.encoding import counter_bits
     from breakgan.drums.model import DrumsConfig, DrumsRNN
 
-    from breakgan.device import resolve_device
     from breakgan.drums.checkpoint import has_train_state, load_train_state
 
-    options = check_train_options(options)
-    device = str(resolve_device(options.device))
     if options.threads:
         torch.set_num_threads(options.threads)
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BreakganError(f"{out}: cannot create model folder ({e.strerror})") from None
 
     t0 = time.monotonic()
     with progress(transient=True) as bar:
@@ -268,6 +282,10 @@ def export_model(model_dir: Path, out_file: Path, dtype: str = "float16") -> Pat
 
     from breakgan.drums.checkpoint import load_model, save_model
 
+    from breakgan.drums.checkpoint import FORMAT
+    from breakgan.stage import check_out_weights
+
+    check_out_weights(out_file, [FORMAT], option="OUT_FILE")
     model, meta = load_model(model_dir)
     meta.pop("path", None)
     return save_model(out_file, model, meta, dtype=getattr(torch, dtype))
