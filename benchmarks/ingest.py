@@ -37,11 +37,11 @@ def make_clip(path: Path, seconds: float) -> None:
 def make_portrait_clip(path: Path, seconds: float) -> None:
     """A phone clip: 1080x1920 at 24 fps, a small figure moving in front of a large static, noisy backdrop."""
     graph = ("color=0x707880:size=1080x1920:rate=24,drawgrid=width=120:height=120:thickness=4:color=white@0.5,"
-             "noise=alls=10:allf=t[bg];testsrc=size=320x720:rate=24[fg];"
+             "noise=alls=4:allf=t[bg];testsrc=size=320x720:rate=24[fg];"
              "[bg][fg]overlay=x='380+300*sin(t)':y='600+100*sin(1.7*t)'[out0]")
     subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", graph,
-                    "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
-                    "-pix_fmt", "yuv420p", str(path)], check=True)
+                    "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-b:v", "16M", "-maxrate", "20M",
+                    "-bufsize", "32M", "-pix_fmt", "yuv420p", str(path)], check=True)  # a phone's bitrate
 
 
 def ffmpeg_alone(clip: Path, size: int, fps: float) -> tuple[float, int]:

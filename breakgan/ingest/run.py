@@ -25,6 +25,8 @@ from breakgan.ingest.sources import Source, resolve_sources
 from breakgan.stage import file_hash, output_dir, make_record, write_record
 
 REASONS = ("blur", "still", "duplicate", "limit")
+_THREADS = 2  # frames scored in parallel once decoding is done
+_CHUNK = 64  # frames per parallel batch (bounds memory)
 
 
 @dataclass
@@ -113,9 +115,9 @@ class _Analysis:
         self.regions: list[tuple[int, int, int, int] | None] = []
         self._prev: np.ndarray | None = None
 
-    def add(self, frame: np.ndarray, region: tuple[int, int, int, int] | None = None) -> None:
+    @staticmethod
+    def _frame_scores(frame: np.ndarray, region: tuple[int, int, int, int] | None):
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-        self.sharp.append(sharpness(gray))
         small = flow_frame(gray)
         small_region = None
         if region is not None:
@@ -123,11 +125,27 @@ class _Analysis:
             x0, y0, x1, y1 = region
             small_region = (int(x0 * f), int(y0 * f), max(int(x0 * f) + 1, round(x1 * f)),
                             max(int(y0 * f) + 1, round(y1 * f)))
-        self.motion.append(motion(self._prev, small, self.dt, small_region) if self._prev is not None
-                           else float("nan"))
-        self._prev = small
-        self.regions.append(region)
-        self.hashes.append(phash(_region(frame, region)))
+        return sharpness(gray), small, small_region, phash(_region(frame, region))
+
+    def add(self, frames, regions: list, pool: ThreadPoolExecutor) -> None:
+        """Score frames (in clip order, after those already added) with their dancer regions.
+
+        Frames and pairs of neighbours are scored in `pool`'s threads (OpenCV and PIL release the GIL):
+        this runs after decoding, when FFmpeg no longer needs the cores.
+        """
+        scored = list(pool.map(self._frame_scores, frames, regions))
+        smalls = [self._prev] + [s[1] for s in scored]
+
+        def pair_motion(k: int) -> float:
+            prev, cur, region = smalls[k], smalls[k + 1], scored[k][2]
+            return float("nan") if prev is None else motion(prev, cur, self.dt, region)
+
+        self.motion.extend(pool.map(pair_motion, range(len(scored))))
+        self.sharp.extend(s[0] for s in scored)
+        self.hashes.extend(s[3] for s in scored)
+        self.regions.extend(regions)
+        if scored:
+            self._prev = smalls[-1]
 
     def motion_array(self) -> np.ndarray:
         m = np.asarray(self.motion, float)
@@ -169,9 +187,12 @@ def _ingest_one(src: Source, label: str, opts: IngestOptions, tmp: Path, work: P
         bar.update(task, description=f"analyse {path.name}", total=n, completed=0)
         if n:
             regions = dancer_regions(foreground_boxes(np.stack(masks)), np.arange(n) / rate, window)
-            for i in range(n):
-                scores.add(frames[i], region_in_crop(regions[i], None, size, size, size))
-                bar.advance(task)
+            with ThreadPoolExecutor(_THREADS) as pool:
+                for start in range(0, n, _CHUNK):
+                    stop = min(n, start + _CHUNK)
+                    scores.add([frames[i] for i in range(start, stop)],
+                               [region_in_crop(regions[i], None, size, size, size) for i in range(start, stop)], pool)
+                    bar.advance(task, stop - start)
         del frames
     else:
         raw = _Spool(work / f"{label}.raw", (p.height, p.width, 3))
@@ -191,12 +212,20 @@ def _ingest_one(src: Source, label: str, opts: IngestOptions, tmp: Path, work: P
             else:
                 squares = follow_squares(boxes, np.arange(n) / rate, opts.follow_s, cw, ch)
             regions = dancer_regions(boxes, np.arange(n) / rate, window)
-            for i in range(n):
+
+            def crop(i: int) -> np.ndarray:
                 x, y, side = squares[i] * p.scale
-                crop = crop_square(frames[i], x, y, side, size)
-                final.append(crop)
-                scores.add(crop, region_in_crop(regions[i], tuple(squares[i]), cw, ch, size))
-                bar.advance(task)
+                return crop_square(frames[i], x, y, side, size)
+
+            with ThreadPoolExecutor(_THREADS) as pool:
+                for start in range(0, n, _CHUNK):
+                    idx = range(start, min(n, start + _CHUNK))
+                    crops = list(pool.map(crop, idx))
+                    for c in crops:
+                        final.append(c)
+                    scores.add(crops, [region_in_crop(regions[i], tuple(squares[i]), cw, ch, size) for i in idx],
+                               pool)
+                    bar.advance(task, len(idx))
         del frames
         raw.path.unlink()
     candidates = final.array()
