@@ -68,6 +68,21 @@ def drums(
                                      help="Audio sample rate in Hz."),
     random_seed: int = typer.Option(0, "--random-seed", min=0, max=2**63 - 1,
                                      help="Pattern seed (0..2**63-1): same inputs + seed -> same MIDI."),
+    groove_keep: float = typer.Option(0.5, "--groove-keep",
+                                      help="0..1: how much each step follows the seed's own events at that "
+                                           "position in the bar (0 = the bare model, which drifts off the groove "
+                                           "within ~4 bars; 0.8+ = a tight loop; 0.3 = an evolving pattern)."),
+    top_p: float = typer.Option(0.95, "--top-p", help="Nucleus sampling (0 < p <= 1): sample only from the "
+                                "likeliest events holding this share of probability (1 = all)."),
+    density_cap: float = typer.Option(1.5, "--density-cap",
+                                      help="Per bar, snare/toms/crash hits <= this x the seed's busiest bar "
+                                           "(at least 4; snare never 12+), and a seed with hats/ride in every bar "
+                                           "keeps them; 0 = off (0..16). Beam search ignores --groove-keep, "
+                                           "--top-p and --density-cap."),
+    humanize: float = typer.Option(0.0, "--humanize",
+                                   help="0..1: velocities and micro-timing from the groove model trained on the "
+                                        "Groove MIDI Dataset (0 = the quantized pattern, 1 = full); MIDI, stems, "
+                                        "mix.wav and onsets.json follow."),
 ):
     """Seed MIDI -> per-part drum patterns, stems and audio (`breakgan drums --seed x.mid --out DIR`)."""
     if ctx.invoked_subcommand is not None:
@@ -86,11 +101,46 @@ def drums(
         mix_parts = parse_parts(parts)
     except BreakganError as e:
         raise BreakganError(f"--parts: {e}") from None
+    from breakgan.drums.generate import make_decoding
+
+    decoding = make_decoding(groove_keep, top_p, density_cap)
     run_drums(seed, out, seed_pattern=seed_pattern, bars=bars, tempo=tempo, temperature=temperature,
               candidates=candidates, beam_size=beam_size, branch_factor=branch_factor,
               steps_per_iteration=steps_per_iteration, seed_bars=seed_bars, parts=mix_parts,
               drum_channel=drum_channel, beats_per_bar=beats_per_bar, model=model, soundfont=soundfont,
-              sample_rate=sample_rate, random_seed=random_seed)
+              sample_rate=sample_rate, random_seed=random_seed, decoding=decoding, humanize=humanize)
+
+
+@app.command("groove", no_args_is_help=True)
+def groove(
+    pattern: Path = typer.Argument(..., help="Drum MIDI file (channel 10 or an is_drum track), quantized to "
+                                   f"16ths as it is read; the seed's limits apply ({smf.MAX_MIDI_BYTES // 2**20} "
+                                   "MB, ...)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (cand-01/ inside, like `breakgan drums`)."),
+    amount: float = typer.Option(1.0, "--amount", help="0..1: 0 = the quantized pattern, 1 = the groove model's "
+                                 "velocities and timing in full."),
+    tempo: Optional[float] = typer.Option(None, "--tempo", help="Tempo in BPM (default: the file's)."),
+    drum_channel: Optional[int] = typer.Option(None, "--drum-channel", min=1, max=16,
+                                               help="Take the drums from this MIDI channel (1-16)."),
+    parts: Optional[str] = typer.Option(None, "--parts", help="Comma-separated parts to put in mix.wav."),
+    soundfont: Optional[Path] = typer.Option(None, "--soundfont", help="SoundFont (.sf2) for the stems."),
+    sample_rate: int = typer.Option(44100, "--sample-rate", min=lim.MIN_SAMPLE_RATE, max=lim.MAX_SAMPLE_RATE,
+                                     help="Audio sample rate in Hz."),
+    random_seed: int = typer.Option(0, "--random-seed", min=0, max=2**63 - 1,
+                                    help="Seed of the small random variation around the predictions."),
+    groove_model: Optional[Path] = typer.Option(None, "--groove-model",
+                                                help="Groove model .safetensors (default: the shipped one)."),
+):
+    """Humanize any drum MIDI: velocities and micro-timing from the groove model, as a drums folder."""
+    from breakgan.drums.groove.run import run_groove
+    from breakgan.parts import parse_parts
+
+    try:
+        mix_parts = parse_parts(parts)
+    except BreakganError as e:
+        raise BreakganError(f"--parts: {e}") from None
+    run_groove(pattern, out, amount=amount, tempo=tempo, drum_channel=drum_channel, parts=mix_parts,
+               soundfont=soundfont, sample_rate=sample_rate, random_seed=random_seed, model=groove_model)
 
 
 @app.command("train", no_args_is_help=True)

@@ -17,12 +17,13 @@ in-place torch ops on pre-allocated buffers:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from breakgan.drums.encoding import COUNTER_BITS, counter_bits
+from breakgan.drums.encoding import COUNTER_BITS, NUM_CLASSES, NUM_PARTS, counter_bits
 from breakgan.drums.model import FORGET_BIAS, DrumsRNN
 
 
@@ -31,6 +32,140 @@ class BeamOptions:
     beam_size: int = 1
     branch_factor: int = 1
     steps_per_iteration: int = 1
+
+
+# ---- decoding that keeps the primer's groove ----------------------------------------------------------
+# Free-running, DrumsRNN drifts away from its primer within ~4 bars (it was trained on 64-step chunks)
+# and can fall into snare rolls. Without retraining, the sampler is steered instead: the model's
+# next-step distribution is mixed with the primer's distribution at the same position in the bar, then
+# parts that already reached their per-bar cap are masked out, then the nucleus (top-p) is kept.
+
+MAX_SNARE_PER_BAR = 11  # a bar of 12+ snare hits is a roll: never sampled
+CAPPED_PARTS = (1, 4, 5, 6, 7)  # snare, toms, crash: the parts that collapse into rolls; timekeepers are free
+CAP_FLOOR = 4  # a part the primer hardly plays may still take this many hits per bar
+TIMEKEEPERS = (2, 3, 8)  # closed hat, open hat, ride
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """Sampler settings. The defaults are the shipped ones (tuned on the GMD train split)."""
+    groove_keep: float = 0.5  # 0..1: weight of the primer's per-position distribution (0 = the bare model)
+    top_p: float = 0.95  # nucleus sampling: keep the smallest set of events holding this probability
+    density_cap: float = 1.5  # per-bar hits of snare/toms/crash <= this x the primer's busiest bar (0 = off)
+    keep_time: bool = True  # a primer with hats/ride in every bar: no generated bar goes without them
+
+    @property
+    def plain(self) -> bool:
+        return self.groove_keep == 0 and self.top_p >= 1 and self.density_cap == 0 and not self.keep_time
+
+
+PLAIN = Decoding(0.0, 1.0, 0.0, False)  # Magenta's sampler: the model's distribution as it is
+MAX_DENSITY_CAP = 16.0
+
+
+def make_decoding(groove_keep=Decoding.groove_keep, top_p=Decoding.top_p,
+                  density_cap=Decoding.density_cap) -> Decoding:
+    """Decoding from option values, each checked (finite, in range) and named in the error.
+    density_cap 0 turns both guards off (the per-bar cap and the timekeeper rule)."""
+    from breakgan.drums.options import check_float
+
+    keep = check_float(groove_keep, "--groove-keep", 0.0, 1.0)
+    top_p = check_float(top_p, "--top-p", 0.0, 1.0, above=True)
+    cap = check_float(density_cap, "--density-cap", 0.0, MAX_DENSITY_CAP)
+    return Decoding(keep, top_p, cap, cap > 0)
+
+
+@functools.lru_cache(maxsize=1)
+def class_parts() -> np.ndarray:
+    """(512, 9) bool: the parts each event class hits."""
+    return ((np.arange(NUM_CLASSES)[:, None] >> np.arange(NUM_PARTS)) & 1).astype(bool)
+
+
+def primer_step_distribution(primer: np.ndarray, steps_per_bar: int) -> tuple[np.ndarray, np.ndarray]:
+    """Primer labels -> ((steps_per_bar, 512) event distribution at each position of the bar, (steps_per_bar,)
+    bool: positions the primer covers). Positions are counted from the primer's first step (a bar line)."""
+    primer = np.asarray(primer, dtype=np.int64)
+    dist = np.zeros((steps_per_bar, NUM_CLASSES))
+    np.add.at(dist, (np.arange(len(primer)) % steps_per_bar, primer), 1.0)
+    n = dist.sum(1, keepdims=True)
+    return np.divide(dist, n, out=np.zeros_like(dist), where=n > 0), n[:, 0] > 0
+
+
+def density_caps(primer: np.ndarray, steps_per_bar: int, ratio: float) -> np.ndarray:
+    """(9,) most hits per bar of each part: ratio x the primer's busiest bar, at least CAP_FLOOR, snare at
+    most MAX_SNARE_PER_BAR; parts not capped get steps_per_bar (no limit). ratio 0 = only the snare rule."""
+    caps = np.full(NUM_PARTS, steps_per_bar, np.int64)
+    if ratio > 0:
+        hits = class_parts()[np.asarray(primer, dtype=np.int64)]
+        bars = -(-len(hits) // steps_per_bar)
+        padded = np.zeros((bars * steps_per_bar, NUM_PARTS), bool)
+        padded[:len(hits)] = hits
+        busiest = padded.reshape(bars, steps_per_bar, NUM_PARTS).sum(1).max(0)
+        for k in CAPPED_PARTS:
+            caps[k] = max(CAP_FLOOR, int(np.ceil(ratio * busiest[k])))
+    caps[1] = min(caps[1], MAX_SNARE_PER_BAR)
+    return caps
+
+
+def keeps_time(primer: np.ndarray, steps_per_bar: int) -> bool:
+    """Whether every bar of the primer (labels) has a hat or ride hit."""
+    tk = class_parts()[np.asarray(primer, dtype=np.int64)][:, TIMEKEEPERS].any(1)
+    bars = max(1, len(tk) // steps_per_bar)
+    tk = tk[:bars * steps_per_bar] if len(tk) >= steps_per_bar else tk
+    return bool(np.array_split(tk, bars)[0].any() and all(b.any() for b in np.array_split(tk, bars)))
+
+
+def nucleus(p: np.ndarray, top_p: float) -> np.ndarray:
+    """p restricted to its smallest most-likely set holding top_p of the mass (renormalised)."""
+    if top_p >= 1:
+        return p
+    order = np.argsort(-p, kind="stable")
+    cum = np.cumsum(p[order])
+    keep = order[:int(np.searchsorted(cum, top_p * cum[-1])) + 1]
+    out = np.zeros_like(p)
+    out[keep] = p[keep]
+    return out / out.sum()
+
+
+def guided_distribution(p_model: np.ndarray, position: int, counts: np.ndarray, *, table: np.ndarray,
+                        covered: np.ndarray, caps: np.ndarray, decoding: Decoding,
+                        need_time: bool = False) -> np.ndarray:
+    """One step's sampling distribution: model mixed with the primer at this bar position, parts at their
+    cap masked out (the empty event is always allowed), then the nucleus. need_time: the bar is half over
+    without a hat or ride hit, so this step must have one (from the mixed distribution if it has any)."""
+    parts = class_parts()
+    p = p_model
+    if decoding.groove_keep > 0 and covered[position]:
+        p = (1.0 - decoding.groove_keep) * p + decoding.groove_keep * table[position]
+    full = counts >= caps
+    if full.any():
+        p = np.where(parts[:, full].any(1), 0.0, p)
+    if need_time:
+        timed = parts[:, TIMEKEEPERS].any(1)
+        p = np.where(timed, p, 0.0)
+        if not p.sum() > 0:
+            p = np.zeros_like(p_model)
+            p[1 << TIMEKEEPERS[0]] = 1.0  # nothing likely keeps time here: a closed hat
+    total = p.sum()
+    if not total > 0:
+        p = np.zeros_like(p_model)
+        p[0] = 1.0
+    else:
+        p = p / total
+    return nucleus(p, decoding.top_p)
+
+
+def candidate_noise_seed(random_seed: int, primer: np.ndarray, index: int) -> int:
+    """Sampling seed of candidate `index` from (pattern seed, seed content, candidate number), so the
+    continuations of different seeds never share their noise. `primer` is the seed pattern used."""
+    import hashlib
+
+    primer = np.ascontiguousarray(np.asarray(primer, dtype=np.uint8))
+    digest = hashlib.sha256(np.asarray(primer.shape, np.int64).tobytes() + primer.tobytes()).digest()
+    seed = int(random_seed)
+    words = [seed & 0xFFFFFFFF, seed >> 32 & 0xFFFFFFFF, int(index)]
+    words += [int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4)]
+    return int(np.random.SeedSequence(words).generate_state(1, np.uint64)[0] >> 1)
 
 
 class FastDrums:
@@ -195,8 +330,11 @@ class FastDrums:
 
     @torch.inference_mode()
     def generate(self, primer: np.ndarray, total_steps: int, *, temperature: float = 1.0, seed: int = 0,
-                 beam: BeamOptions = BeamOptions()) -> np.ndarray:
-        """Continue `primer` (class labels, at least one) to `total_steps` labels."""
+                 beam: BeamOptions = BeamOptions(), decoding: Decoding = PLAIN,
+                 steps_per_bar: int = 16) -> np.ndarray:
+        """Continue `primer` (class labels, at least one, starting on a bar line) to `total_steps` labels.
+
+        `decoding` steers sampling (beam size 1); beam search uses the model's distribution as it is."""
         primer = np.asarray(primer, dtype=np.int64)
         if len(primer) < 1:
             raise ValueError("primer needs at least one step")
@@ -211,6 +349,8 @@ class FastDrums:
             torch.set_num_threads(1)
         try:
             if beam.beam_size == 1 and beam.branch_factor == 1:
+                if not decoding.plain:
+                    return self._sample_guided(primer, total_steps, temperature, seed, decoding, steps_per_bar)
                 return self._sample(primer, total_steps, temperature, gen)
             return self._beam(primer, n_new, temperature, gen, beam)
         finally:
@@ -247,6 +387,41 @@ class FastDrums:
                 logits = step(state, dest)
             torch.argmax(torch.add(logits, rows[-1], out=noisy), 1, out=dests[-1])
         return out.cpu().numpy()
+
+    def _sample_guided(self, primer, total_steps, temperature, seed, decoding: Decoding, spb: int) -> np.ndarray:
+        rng = np.random.default_rng(np.random.SeedSequence(int(seed)))
+        table, covered = primer_step_distribution(primer, spb)
+        caps = density_caps(primer, spb, decoding.density_cap)
+        hits = class_parts()
+        out = np.empty(total_steps, np.int64)
+        out[:len(primer)] = primer
+        state, logits = self._prime(primer, 1)
+        start = len(primer) - len(primer) % spb
+        counts = hits[primer[start:]].sum(0)  # hits so far in the current bar
+        watch_time = decoding.keep_time and keeps_time(primer, spb)
+        ev_t = torch.empty(1, dtype=torch.int64, device=self.device)
+        for t in range(len(primer), total_steps):
+            if t % spb == 0:
+                counts[:] = 0
+            x = logits[0].double().cpu().numpy()
+            x = x / temperature if temperature > 0 else x
+            p = np.exp(x - x.max())
+            p /= p.sum()
+            need_time = watch_time and t % spb >= spb // 2 and not counts[list(TIMEKEEPERS)].any()
+            q = guided_distribution(p, t % spb, counts, table=table, covered=covered, caps=caps,
+                                    decoding=decoding, need_time=need_time)
+            if temperature > 0:
+                ev = int(min(np.searchsorted(np.cumsum(q), rng.random() * q.sum(), side="right"), NUM_CLASSES - 1))
+                if q[ev] == 0:  # rounding at the end of the cumulative sum
+                    ev = int(np.flatnonzero(q)[-1])
+            else:
+                ev = int(np.argmax(q))
+            out[t] = ev
+            counts += hits[ev]
+            if t + 1 < total_steps:
+                ev_t[0] = ev
+                logits = self.step(state, ev_t)
+        return out
 
     def _beam(self, primer, n_new, temperature, gen, beam: BeamOptions) -> np.ndarray:
         """Magenta's beam search: sample branch_factor continuations of each kept sequence for

@@ -17,9 +17,15 @@ def step_seconds(tempo: float) -> float:
     return 60.0 / tempo / STEPS_PER_QUARTER
 
 
+def hit_time(step: int, offsets: np.ndarray | None, part: int) -> float:
+    """A hit's time in 16th steps: its step plus its humanized offset (never before the start)."""
+    return float(step) if offsets is None else max(0.0, float(step) + float(offsets[step, part]))
+
+
 def onsets_dict(pattern: np.ndarray, tempo: float, beats_per_bar: int, *, selected_parts=PARTS,
-                audio: str | None = "mix.wav") -> dict:
-    """The interface-3 onsets.json structure for a (steps, 9) velocity pattern."""
+                audio: str | None = "mix.wav", offsets: np.ndarray | None = None) -> dict:
+    """The interface-3 onsets.json structure for a (steps, 9) velocity pattern; offsets (steps, 9) in
+    16th steps move each hit off the grid (humanized timing; "step" stays the grid step)."""
     steps = len(pattern)
     spb = beats_per_bar * STEPS_PER_QUARTER
     bars = steps / spb
@@ -27,25 +33,29 @@ def onsets_dict(pattern: np.ndarray, tempo: float, beats_per_bar: int, *, select
     parts = {}
     for k, part in enumerate(PARTS):
         idx = np.nonzero(pattern[:, k])[0]
-        parts[part] = [{"time": round(float(i) * dt, 6), "step": int(i), "velocity": int(pattern[i, k])}
+        parts[part] = [{"time": round(hit_time(i, offsets, k) * dt, 6), "step": int(i),
+                        "velocity": int(pattern[i, k])}
                        for i in idx]
     return {"tempo": float(tempo), "steps_per_quarter": STEPS_PER_QUARTER, "beats_per_bar": int(beats_per_bar),
             "bars": int(bars) if bars == int(bars) else bars, "duration": round(steps * dt, 6), "audio": audio,
             "selected_parts": list(selected_parts), "parts": parts}
 
 
-def notes_of(pattern: np.ndarray, tempo: float, parts=PARTS) -> list[tuple[float, int, int]]:
+def notes_of(pattern: np.ndarray, tempo: float, parts=PARTS,
+             offsets: np.ndarray | None = None) -> list[tuple[float, int, int]]:
     """(time s, pitch, velocity) of every hit of the given parts, sorted by time."""
     pitches = part_pitches()
     dt = step_seconds(tempo)
     out = []
     for k, part in enumerate(PARTS):
         if part in parts:
-            out += [(float(i) * dt, pitches[k], int(pattern[i, k])) for i in np.nonzero(pattern[:, k])[0]]
+            out += [(hit_time(i, offsets, k) * dt, pitches[k], int(pattern[i, k]))
+                    for i in np.nonzero(pattern[:, k])[0]]
     return sorted(out)
 
 
-def midi_bytes(pattern: np.ndarray, tempo: float, beats_per_bar: int, parts=PARTS, name: str = "drums") -> bytes:
+def midi_bytes(pattern: np.ndarray, tempo: float, beats_per_bar: int, parts=PARTS, name: str = "drums",
+               offsets: np.ndarray | None = None) -> bytes:
     """A type-1 MIDI file: a tempo / time-signature track and one channel-10 drum track.
 
     Each hit lasts one 16th step at note-seq's decoding pitch for its part. Deterministic bytes.
@@ -68,9 +78,13 @@ def midi_bytes(pattern: np.ndarray, tempo: float, beats_per_bar: int, parts=PART
     for k, part in enumerate(PARTS):
         if part not in parts:
             continue
-        for i in np.nonzero(pattern[:, k])[0]:
-            events.append((int(i) * TICKS_PER_STEP, 1, "note_on", pitches[k], int(pattern[i, k])))
-            events.append((int(i + 1) * TICKS_PER_STEP, 0, "note_off", pitches[k], 0))
+        steps = np.nonzero(pattern[:, k])[0]
+        ons = [int(round(hit_time(i, offsets, k) * TICKS_PER_STEP)) for i in steps]
+        for j, (i, on) in enumerate(zip(steps, ons)):
+            # a hit lasts one step, or until the part's next (humanized) hit, so notes never overlap
+            off = min(on + TICKS_PER_STEP, ons[j + 1]) if j + 1 < len(ons) else on + TICKS_PER_STEP
+            events.append((on, 1, "note_on", pitches[k], int(pattern[i, k])))
+            events.append((off, 0, "note_off", pitches[k], 0))
     events.sort()
     now = 0
     for tick, _, kind, pitch, vel in events:

@@ -1,0 +1,1 @@
+"""Groove: human dynamics for drum patterns (velocity and micro-timing per hit, learned from the GMD)."""

@@ -1,0 +1,116 @@
+"""The humanize model: a small bidirectional GRU over the 16th grid of a 2-bar window.
+
+Input per step: which of the 9 parts are hit, the position in the bar (one-hot of 16) and the tempo;
+output per step and part: velocity (0..127, as a fraction) and timing offset (fraction of a 16th step,
+within +-0.5). Only outputs at hits mean anything. Stored as safetensors weights with the architecture
+and the training figures as JSON metadata in the same file (no pickle anywhere).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from breakgan.drums.encoding import NUM_PARTS
+from breakgan.errors import BreakganError
+
+WINDOW_BARS = 2
+STEPS_PER_BAR = 16
+POSITIONS = 16
+MAX_OFFSET = 0.45  # predicted offsets stay inside +-0.45 steps, so hits of one part never swap order
+SHIPPED = Path(__file__).resolve().parents[3] / "assets" / "drums" / "groove.safetensors"
+MAX_MODEL_BYTES = 16 * 2**20
+
+
+def tempo_feature(bpm) -> torch.Tensor:
+    return (torch.as_tensor(bpm, dtype=torch.float32) - 100.0) / 40.0
+
+
+class GrooveNet(nn.Module):
+    def __init__(self, hidden: int = 64, layers: int = 2, window_bars: int = WINDOW_BARS):
+        super().__init__()
+        self.hidden, self.layers, self.window_bars = hidden, layers, window_bars
+        self.gru = nn.GRU(NUM_PARTS + POSITIONS + 1, hidden, num_layers=layers, batch_first=True,
+                          bidirectional=True)
+        self.head = nn.Linear(2 * hidden, 2 * NUM_PARTS)
+
+    def forward(self, hits: torch.Tensor, tempo: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """hits (B, T, 9) float 0/1, tempo (B,) BPM -> velocity (B, T, 9) in 0..1, offset (B, T, 9) steps."""
+        B, T, _ = hits.shape
+        pos = torch.nn.functional.one_hot(torch.arange(T) % POSITIONS, POSITIONS).float()
+        x = torch.cat([hits, pos.expand(B, T, POSITIONS), tempo_feature(tempo)[:, None, None].expand(B, T, 1)], 2)
+        y = self.head(self.gru(x)[0])
+        return torch.sigmoid(y[..., :NUM_PARTS]), MAX_OFFSET * torch.tanh(y[..., NUM_PARTS:])
+
+
+def windows(hits: np.ndarray, window_bars: int = WINDOW_BARS) -> tuple[np.ndarray, int]:
+    """(steps, 9) -> ((n, window, 9) windows starting at every bar, bars); the end is padded with rests."""
+    bars = max(window_bars, -(-len(hits) // STEPS_PER_BAR))
+    padded = np.zeros((bars * STEPS_PER_BAR, hits.shape[1]), np.float32)
+    padded[:len(hits)] = hits
+    n = bars - window_bars + 1
+    w = STEPS_PER_BAR * window_bars
+    return np.stack([padded[b * STEPS_PER_BAR:b * STEPS_PER_BAR + w] for b in range(n)]), bars
+
+
+@torch.inference_mode()
+def predict(net: GrooveNet, hits: np.ndarray, tempo: float) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, 9) hits -> ((steps, 9) velocity 1..127 float, (steps, 9) offset in steps); each bar is the
+    mean of the predictions of the windows holding it."""
+    steps = len(hits)
+    if steps == 0:
+        return np.zeros((0, NUM_PARTS)), np.zeros((0, NUM_PARTS))
+    win, bars = windows(np.asarray(hits) > 0, net.window_bars)
+    vel, off = net(torch.from_numpy(win), torch.full((len(win),), float(tempo)))
+    acc_v = np.zeros((bars * STEPS_PER_BAR, NUM_PARTS))
+    acc_o = np.zeros_like(acc_v)
+    n = np.zeros((bars * STEPS_PER_BAR, 1))
+    w = STEPS_PER_BAR * net.window_bars
+    for b in range(len(win)):
+        sl = slice(b * STEPS_PER_BAR, b * STEPS_PER_BAR + w)
+        acc_v[sl] += vel[b].numpy()
+        acc_o[sl] += off[b].numpy()
+        n[sl] += 1
+    return np.clip(acc_v / n * 127.0, 1.0, 127.0)[:steps], (acc_o / n)[:steps]
+
+
+def save(net: GrooveNet, path: Path, meta: dict) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in net.state_dict().items()}
+    save_file(tensors, str(path), metadata={"breakgan": json.dumps(
+        {"kind": "groove", "hidden": net.hidden, "layers": net.layers, "window_bars": net.window_bars,
+         **meta})})
+
+
+def load(path: Path | None = None) -> tuple[GrooveNet, dict]:
+    """A humanize model file (default: the shipped one), checked as it is read."""
+    from safetensors import safe_open
+
+    path = Path(path) if path is not None else SHIPPED
+    where = str(path)
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise BreakganError(f"{where}: cannot read the groove model ({e.strerror})") from None
+    if size > MAX_MODEL_BYTES:
+        raise BreakganError(f"{where}: groove model larger than {MAX_MODEL_BYTES // 2**20} MB")
+    try:
+        with safe_open(where, "pt") as f:
+            meta = json.loads((f.metadata() or {}).get("breakgan", "{}"))
+            tensors = {k: f.get_tensor(k).float() for k in f.keys()}
+        hidden, layers, wb = int(meta["hidden"]), int(meta["layers"]), int(meta.get("window_bars", WINDOW_BARS))
+        if meta.get("kind") != "groove" or not (1 <= hidden <= 1024 and 1 <= layers <= 8 and 1 <= wb <= 64):
+            raise ValueError("not a groove model")
+        net = GrooveNet(hidden, layers, wb)
+        net.load_state_dict(tensors)
+    except Exception as e:  # noqa: BLE001 - any failure to parse means the file is not a groove model
+        raise BreakganError(f"{where}: not a breakgan groove model ({type(e).__name__})") from None
+    if not all(torch.isfinite(t).all() for t in tensors.values()):
+        raise BreakganError(f"{where}: groove model holds non-finite weights")
+    net.eval()
+    return net, meta
