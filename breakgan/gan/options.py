@@ -23,6 +23,8 @@ RUNTIME_OPTIONS = ("kimg", "snapshot_kimg", "keep", "device", "amp", "compile", 
                    "deterministic")
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
+MAX_KIMG = 1e6
+MAX_BATCH = 65536
 
 
 @dataclass(frozen=True)
@@ -124,17 +126,31 @@ def check_options(o: TrainOptions) -> None:
         raise BreakganError("--stable-kimg must be > 0 and --fade-kimg >= 0")
     if o.kimg is not None and o.kimg <= 0:
         raise BreakganError(f"--kimg must be > 0, got {o.kimg}")
-    if o.latent_size < 1 or o.fmap_max < 1 or o.fmap_min < 1 or o.fmap_base < 1:
-        raise BreakganError("--latent-size, --fmap-base, --fmap-max and --fmap-min must be positive")
+    from breakgan.gan.checkpoint import NET_LIMITS  # the same bounds a generator file is held to
+    from breakgan.seeds import check_seed
+
+    check_seed(o.seed, "--seed")
+
+    for name in ("latent_size", "fmap_base", "fmap_max", "fmap_min"):
+        low, high = NET_LIMITS[name]
+        if not low <= getattr(o, name) <= high:
+            raise BreakganError(f"--{name.replace('_', '-')} must be in {low}..{high}, got {getattr(o, name)}")
+    if max(o.stable_kimg, o.fade_kimg, o.kimg or 0, o.snapshot_kimg, o.ema_kimg) > MAX_KIMG:
+        raise BreakganError(f"--kimg, --stable-kimg, --fade-kimg, --snapshot-kimg and --ema-kimg are at most "
+                            f"{MAX_KIMG:g} (a billion images)")
+    if o.grid > 1024 or o.metric_images > 1 << 20 or o.keep > 1_000_000:
+        raise BreakganError("--grid is at most 1024, --metric-images at most 1048576, --keep at most 1000000")
     if o.lr <= 0 or o.ema_kimg < 0:
         raise BreakganError("--lr must be > 0 and --ema-kimg >= 0")
     if o.keep < 0 or o.grid < 1 or o.metric_images < 0 or o.snapshot_kimg <= 0:
         raise BreakganError("--keep, --metric-images must be >= 0, --grid >= 1, --snapshot-kimg > 0")
     if o.batch != "auto":
         try:
-            parse_batch_table(o.batch)
+            table = parse_batch_table(o.batch)
         except ValueError:
             raise BreakganError(f"--batch must be auto, a number or 'RES:N,...', got {o.batch!r}") from None
+        if any(not 1 <= n <= MAX_BATCH for n in table.values()):
+            raise BreakganError(f"--batch sizes must be in 1..{MAX_BATCH}, got {o.batch!r}")
 
 
 def resolve_options(opts: TrainOptions, *, frame_size: int, frame_count: int, label_count: int,

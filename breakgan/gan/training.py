@@ -36,7 +36,7 @@ from breakgan.gan.report import Report
 from breakgan.gan.sampling import generate_images, image_grid, write_png
 from breakgan.gan.schedule import PAPER_BATCH, Phase, schedule
 from breakgan.gan.state import TrainState, amp_dtype
-from breakgan.stage import make_record, write_json_atomic, write_record
+from breakgan.stage import claim_out, make_record, write_json_atomic, write_record
 
 MIN_METRIC_RESOLUTION = 16  # SWD at snapshots from this resolution up, on stable phases only
 
@@ -387,12 +387,12 @@ class Trainer:
         """Rank 0: the run folder, options.json, reals.png (once) and the record."""
         opts = self.opts
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._update_record("running")  # first, so a run killed at any point is still a run folder
         write_json_atomic(self.run_dir / "options.json", opts.to_dict())
         if not (self.run_dir / "reals.png").exists():
             n = min(opts.grid, self.data.count)
             idx = np.sort(np.random.default_rng([opts.seed, 3]).choice(self.data.count, n, replace=False))
             write_grid(self.run_dir / "reals.png", np.asarray(self.data.array(opts.resolution)[idx]), opts.resolution)
-        self._update_record("running")
 
     # ---- the loop ----------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -468,4 +468,7 @@ def train(dataset: Path, run: Path, opts: TrainOptions, *, resume: bool = False,
     Returns a summary: run, status ('done', or 'interrupted' after Ctrl-C/SIGTERM, saved and resumable),
     kimg, steps, checkpoint (the newest), weights_sha256 (None when interrupted).
     """
-    return Trainer(dataset, run, opts, resume=resume, on_step=on_step).run()
+    if not ddp.env_from_torchrun().main:  # rank 0 owns the folder; the others only compute
+        return Trainer(dataset, run, opts, resume=resume, on_step=on_step).run()
+    with claim_out(run, "train", inputs=[dataset]):
+        return Trainer(dataset, run, opts, resume=resume, on_step=on_step).run()
