@@ -135,8 +135,8 @@ def main() -> None:
 
     from breakgan.parts import parse_parts
     from breakgan.render import render_video
-    from breakgan.render.frames import resolve_device
-    from breakgan.render.video import parse_size
+    from breakgan.device import resolve_device
+    from breakgan.render.options import parse_size
 
     if args.threads:
         torch.set_num_threads(args.threads)

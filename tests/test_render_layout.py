@@ -8,7 +8,8 @@ import pytest
 from breakgan.errors import BreakganError
 from breakgan.render.keys import parse_class_spec, parse_seed_spec, part_keys, read_favourites
 from breakgan.render.layout import FOOTAGE, compose, grid_shape, make_layout
-from breakgan.render.video import parse_size, preview_settings
+from breakgan.render.options import parse_size
+from breakgan.render.video import preview_settings
 from breakgan.trajectory import keyframes_from_seeds
 
 

@@ -65,6 +65,7 @@ def render(
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
 ):
     """Render a beat-synced video: each drum part morphs its own GAN stream on its hits, with footage."""
+    from breakgan.device import check_device_name
     from breakgan.parts import PARTS, parse_parts
     from breakgan.render.keys import parse_seed_spec
     from breakgan.render.layout import LAYOUTS
@@ -77,8 +78,7 @@ def render(
         raise BreakganError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if part is not None and part not in PARTS:
         raise BreakganError(f"--part must be one of {' '.join(PARTS)}, got {part!r}")
-    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        raise BreakganError(f"--device must be auto, cpu or cuda, got {device!r}")
+    check_device_name(device)
     if not run.exists():
         raise BreakganError(f"{run}: no such run folder or checkpoint")
     if random_seed is not None:

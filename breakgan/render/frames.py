@@ -30,18 +30,6 @@ class PartStream:
     label: int | None = None  # class index for conditional generators
 
 
-def resolve_device(device: str = "auto"):
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        from breakgan.errors import BreakganError
-
-        raise BreakganError("--device cuda: no CUDA GPU is available (use --device cpu or auto)")
-    return torch.device(device)
-
-
 def to_tiles(images, size: tuple[int, int]):
     """(B, 3, R, R) in [-1, 1] -> (B, h, w, 3) uint8 covering w x h (scaled, centre-cropped), same device."""
     import torch.nn.functional as F

@@ -19,7 +19,6 @@ from breakgan.parts import PARTS
 from breakgan.render.keys import part_keys, read_favourites
 from breakgan.render.layout import FOOTAGE, compose, cover_filters, make_layout
 from breakgan.render.options import check_batch, check_footage_start, check_fps, check_keys, check_size
-from breakgan.render.options import parse_size  # noqa: F401  (its old home: benchmarks import it from here)
 from breakgan.seeds import check_seed
 from breakgan.stage import make_record, output_dir, write_record
 from breakgan.timeline import (Timeline, envelope, frame_count, frame_times, timeline_from_audio,
@@ -138,7 +137,8 @@ def render_video(
     seeds: keyframe seeds per part; keyframe_seed: the base seed of the other parts' keyframes;
     motion.seed: the motion seed (pulse and drift). Limits: render.options.
     """
-    from breakgan.render.frames import GeneratedFrames, PartStream, resolve_device
+    from breakgan.device import resolve_device
+    from breakgan.render.frames import GeneratedFrames, PartStream
 
     out = Path(out)
     if out.suffix.lower() in (".mp4", ".mov", ".mkv"):
