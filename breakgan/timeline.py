@@ -2,7 +2,7 @@
 
 A Timeline is built from a drums folder's `onsets.json`, from that dict directly (live regenerates
 patterns in memory), or from any audio file by onset detection on its percussive part. Everything
-here except the two readers is pure and vectorised.
+here except the readers (files, FFmpeg) is pure and vectorised.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from breakgan.errors import BreakganError
 from breakgan.media.audio import audio_blocks
 from breakgan.parts import PARTS
 
-# Limits of an onsets.json (README, "Limits"): a drums pattern is minutes long with a few thousand
+# Limits of an onsets.json (README, render section): a drums pattern is minutes long with a few thousand
 # onsets; these bounds only stop absurd files before they cost memory or time downstream.
 ONSETS_MAX_BYTES = 64 * 2**20      # file size, checked before parsing
 MAX_DURATION_S = 6 * 3600.0        # also the longest song `render --audio` analyses
@@ -182,7 +182,7 @@ def timeline_from_onsets(data, base: Path | None = None, *, where: str | None = 
 
     tempo = _optional_number(data, "tempo", where)
     if tempo == 0:
-        tempo = None  # 0 has always meant "unknown" (live then asks for --tempo)
+        tempo = None  # 0 has always meant "unknown": live plays at --tempo (default 120)
     if tempo is not None and not TEMPO_RANGE[0] <= tempo <= TEMPO_RANGE[1]:
         raise BreakganError(f"{where}: tempo {tempo:g} bpm is outside {TEMPO_RANGE[0]:g}..{TEMPO_RANGE[1]:g}")
     bpb = _optional_number(data, "beats_per_bar", where)
