@@ -1,13 +1,19 @@
-"""Benchmark: how late `breakgan live` onset bundles arrive at a loopback OSC receiver, vs a naive loop.
+"""Benchmark: how late `breakgan live` onset bundles arrive at a loopback OSC receiver, vs a naive loop;
+and how many GAN frames `live --ndi` delivers to a loopback NDI receiver, and how late.
 
-Both senders play the same pattern with the same messages (9 parts, envelopes and 8 latent values at
-60 Hz, onsets on and off the control grid). breakgan waits for absolute deadlines (sleep, then spin);
-the naive loop computes a bundle, then `time.sleep`s the interval to the next one, the usual first try.
-Lateness = arrival time at the receiver (another process, same monotonic clock) minus the scheduled time.
+OSC: both senders play the same pattern with the same messages (9 parts, envelopes and 8 latent values
+at 60 Hz, onsets on and off the control grid). breakgan waits for absolute deadlines (sleep, then
+spin); the naive loop computes a bundle, then `time.sleep`s the interval to the next one, the usual
+first try. Lateness = arrival time at the receiver (another process, same monotonic clock) minus the
+scheduled time. Target: p99 < 2 ms and better than the naive loop.
 
-    python benchmarks/live.py [--seconds 20] [--tempo 120]
+NDI (needs breakgan[ndi]): 3 parts from a random-weight PGGAN (latent 128, fmap_base 512, fmap_max 64)
+at 64 and 256 px, --ndi-fps 240 so the generator is the limit. Frames per second delivered to an NDI
+receiver in another process (frames whose 3 parts all arrived) divided by the generator-only rate
+(the same renderer in a loop, same thread count, no NDI, no clock); target >= 0.9. Lateness at the
+receiver = capture time - the frame's clock time (its NDI timecode).
 
-Target: p99 < 2 ms and better than the naive loop.
+    python benchmarks/live.py [--seconds 20] [--tempo 120] [--ndi-seconds 8] [--skip-osc] [--skip-ndi]
 """
 
 from __future__ import annotations
@@ -133,14 +139,183 @@ def summary(name: str, late: np.ndarray) -> dict:
     return s
 
 
+# ---- NDI -----------------------------------------------------------------------------------------
+
+NDI_PARTS = ("kick", "snare", "hihat_closed")
+NDI_NET = dict(latent_size=128, fmap_base=512, fmap_max=64, fmap_min=8)
+NDI_FPS = 240.0
+
+
+def ndi_receiver(names: list[str], conn) -> None:
+    """Separate process: find `names` on 127.0.0.1 (no mDNS), record (source, timecode s, capture Unix s)
+    of every video frame until told to stop."""
+    import threading
+
+    import NDIlib as ndi
+
+    ndi.initialize()
+    create = ndi.FindCreate()
+    create.extra_ips = "127.0.0.1"
+    finder = ndi.find_create_v2(create)
+    found, deadline = {}, time.monotonic() + 60
+    while len(found) < len(names) and time.monotonic() < deadline:
+        ndi.find_wait_for_sources(finder, 200)
+        for src in ndi.find_get_current_sources(finder):
+            name = src.ndi_name.rsplit("(", 1)[-1].rstrip(")")
+            if name in names:
+                found[name] = src
+    receivers = {}
+    for name, src in found.items():
+        rc = ndi.RecvCreateV3()
+        rc.color_format = ndi.RECV_COLOR_FORMAT_RGBX_RGBA
+        receivers[name] = ndi.recv_create_v3(rc)
+        ndi.recv_connect(receivers[name], src)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not all(ndi.recv_get_no_connections(r) for r in receivers.values()):
+        time.sleep(0.02)
+    conn.send(sorted(found))
+    rows, stop = [], threading.Event()
+
+    def pump(name, r):
+        while not stop.is_set():
+            kind, v, _, _ = ndi.recv_capture_v2(r, 100)
+            if kind == ndi.FRAME_TYPE_VIDEO:
+                rows.append((name, v.timecode / 1e7, time.time()))
+                ndi.recv_free_video_v2(r, v)
+
+    threads = [threading.Thread(target=pump, args=item, daemon=True) for item in receivers.items()]
+    for t in threads:
+        t.start()
+    conn.recv()
+    stop.set()
+    for t in threads:
+        t.join(2)
+    conn.send(rows)
+
+
+def random_generator(folder: Path, resolution: int) -> Path:
+    import torch
+
+    from breakgan.gan.checkpoint import prefixed, write_checkpoint
+    from breakgan.gan.networks import Generator, NetConfig
+
+    torch.manual_seed(0)
+    cfg = NetConfig(resolution=resolution, **NDI_NET)
+    run = folder / f"g{resolution}"
+    write_checkpoint(run, 1000, prefixed(Generator(cfg).state_dict(), "G_ema."),
+                     {"net": cfg.to_dict(), "level": cfg.levels - 1, "alpha": 1.0, "kimg": 1.0, "labels": []})
+    return run
+
+
+def worker_threads() -> int:
+    import os
+
+    return max(1, (os.cpu_count() or 2) - 1)  # what live's frame worker uses
+
+
+def generator_only(run: Path, resolution: int, seconds: float) -> float:
+    """Frames (all 3 parts) per second of the live renderer alone: G + tiles + RGBX, no NDI, no clock."""
+    import torch
+
+    from breakgan.gan import load_generator
+    from breakgan.live.frames import FrameRenderer, plan_streams
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(worker_threads())
+    try:
+        G, info = load_generator(run, "cpu")
+        r = FrameRenderer(G, plan_streams(NDI_PARTS, "parts", (resolution, resolution)), "cpu")
+        r.warm_up(int(info["latent_size"]))
+        z = np.random.default_rng(1).standard_normal((len(NDI_PARTS), int(info["latent_size"]))).astype(np.float32)
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            r.render(z)
+            n += 1
+        return n / (time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def ndi_run(run: Path, resolution: int, seconds: float, tempo: float) -> dict:
+    from breakgan.live.frames import FrameConfig, LiveFrames, plan_streams
+    from breakgan.live.sinks import source_name
+
+    plan = plan_streams(NDI_PARTS, "parts", (resolution, resolution))
+    frames = LiveFrames(FrameConfig(str(run), plan, NDI_FPS, ("ndi",), "cpu", ()))
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    names = [source_name(p) for p in NDI_PARTS]
+    proc = ctx.Process(target=ndi_receiver, args=(names, child), daemon=True)
+    proc.start()
+    try:
+        if not parent.poll(90) or len(parent.recv()) != len(names):
+            raise RuntimeError("the NDI receiver did not find the sources")
+        clock = InternalClock(tempo)
+        bars = max(1, round(seconds * tempo / 60 / 4))
+        player = Player(timeline_from_onsets(pattern(tempo)), clock, lambda d: None,
+                        LiveOptions(parts=NDI_PARTS, bars=bars, latent_dims=0, latent_size=frames.latent_size),
+                        frames=frames, log=lambda m: None)
+        player.run()
+        played = bars * 4 * 60.0 / tempo
+        time.sleep(0.5)
+        parent.send("stop")
+        rows = parent.recv()
+    finally:
+        stats = frames.close()
+        proc.join(5)
+    per_frame: dict[float, int] = {}
+    for _, tc, _ in rows:
+        per_frame[round(tc, 4)] = per_frame.get(round(tc, 4), 0) + 1
+    complete = sum(1 for n in per_frame.values() if n == len(NDI_PARTS))
+    late = np.array([cap - tc for _, tc, cap in rows]) * 1e3
+    return {"delivered_fps": complete / played, "received": len(rows), "stats": stats,
+            "p50": float(np.percentile(late, 50)) if late.size else float("nan"),
+            "p99": float(np.percentile(late, 99)) if late.size else float("nan")}
+
+
+def ndi_main(seconds: float, tempo: float) -> None:
+    import tempfile
+
+    try:
+        import NDIlib  # noqa: F401
+    except ImportError:
+        print("NDI: skipped (pip install 'breakgan[ndi]')")
+        return
+    print(f"NDI: 3 parts, random-weight PGGAN {NDI_NET}, CPU, {worker_threads()} torch thread(s) in the "
+          f"worker, --ndi-fps {NDI_FPS:g}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for res in (64, 256):
+            run_dir = random_generator(Path(tmp), res)
+            gen = generator_only(run_dir, res, min(seconds, 5.0))
+            r = ndi_run(run_dir, res, seconds, tempo)
+            st = r["stats"]
+            print(f"{res:4d} px: generator only {gen:6.1f} fps; delivered over NDI {r['delivered_fps']:6.1f} fps "
+                  f"(ratio {r['delivered_fps'] / gen:.2f}, target >= 0.9); sent {st['sent']}, dropped "
+                  f"{st['dropped']} of the {NDI_FPS:g} fps grid ({st['late']} finished late); lateness at the receiver p50 "
+                  f"{r['p50']:.1f} ms, p99 {r['p99']:.1f} ms")
+            own = 1e3 / st["generate_ms"]
+            print(f"        (the worker's renders took {st['generate_ms']:.1f} ms each during the run vs "
+                  f"{1e3 / gen:.1f} ms alone: delivered / the worker's own render rate {r['delivered_fps'] / own:.2f})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=20.0, help="length of each run (s)")
+    ap.add_argument("--seconds", type=float, default=20.0, help="length of each OSC run (s)")
     ap.add_argument("--tempo", type=float, default=120.0, help="bpm")
     ap.add_argument("--realtime", action="store_true",
                     help="run breakgan's sender with real-time priority, as `breakgan live --realtime` does "
                          "(the naive loop runs after it, in the same process, so it gets it too)")
+    ap.add_argument("--ndi-seconds", type=float, default=8.0, help="length of each NDI run (s)")
+    ap.add_argument("--skip-osc", action="store_true")
+    ap.add_argument("--skip-ndi", action="store_true")
     args = ap.parse_args()
+    if not args.skip_osc:
+        osc_main(args)
+    if not args.skip_ndi:
+        ndi_main(args.ndi_seconds, args.tempo)
+
+
+def osc_main(args) -> None:
     ours_kernel, ours_read = run(Player, args.seconds, args.tempo, args.realtime)
     naive_kernel, naive_read = run(NaivePlayer, args.seconds, args.tempo)
     print("arrival at the receiver's socket (kernel timestamp):")

@@ -126,6 +126,9 @@ class FakeFrames:
     def horizon(self):
         return self._horizon
 
+    def stride(self):
+        return 1
+
     def push(self, k, t_send, t_unix, z, alpha):
         self.pushed.append((k, self.clock.now(), t_unix - self.clock.unix_offset, z.copy(), alpha))
 

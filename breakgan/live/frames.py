@@ -26,10 +26,11 @@ from breakgan.render.layout import LAYOUTS, Layout, Tile, compose, make_layout
 
 COMPOSITE = "breakgan"  # the stream name of the composited source
 STREAM_KINDS = ("parts", "tiles", "blend", "solo", "pip")
+WORKER_NICE = 5  # the generator worker's niceness (Unix)
 LATE_SHARE = 0.5  # a frame later than this share of a frame period is dropped (the next one is nearer)
 
 # Slots of the shared statistics array (worker writes, player reads).
-EST, RECEIVED, GENERATED, SENT, BEHIND, LATE, GEN_S, EPOCH, SEND_S = range(9)
+EST, RECEIVED, GENERATED, SENT, BEHIND, LATE, GEN_S, EPOCH, SEND_S, MEAN = range(10)
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,9 @@ def _work(cfg: FrameConfig, inbox: mp.Queue, conn, stats) -> None:
     from breakgan.live.scheduler import ordinary_priority
 
     ordinary_priority()
+    if hasattr(os, "nice"):
+        # When the CPU is short, OSC timing wins: a frame can be dropped, a late hit cannot be undone.
+        os.nice(WORKER_NICE)
     try:
         import torch
 
@@ -218,9 +222,10 @@ def _work(cfg: FrameConfig, inbox: mp.Queue, conn, stats) -> None:
         conn.send(("error", str(e) if isinstance(e, BreakganError) else f"{type(e).__name__}: {e}"))
         return
     stats[EST] = 1.5 * warm
+    stats[MEAN] = warm
     conn.send(("ok", int(info["latent_size"]), int(info["resolution"]), warm, str(device), visible))
     period = 1.0 / cfg.fps
-    out: queue.Queue = queue.Queue(maxsize=4)
+    out: queue.Queue = queue.Queue(maxsize=64)
     sender = threading.Thread(target=_sender, args=(sinks, out, stats, period), name="breakgan-frames-send",
                               daemon=True)
     sender.start()
@@ -254,8 +259,10 @@ def _work(cfg: FrameConfig, inbox: mp.Queue, conn, stats) -> None:
             took = time.perf_counter() - t
             stats[GEN_S] += took
             stats[GENERATED] += 1
-            # A decaying maximum of render + send time decides which frames can still be met.
-            stats[EST] = max(took + stats[SEND_S], 0.98 * stats[EST])
+            # A decaying maximum of render + send time, with a margin for a busy machine, decides which
+            # frames can still be met (a frame started too late costs a whole render for nothing).
+            stats[EST] = max(1.25 * (took + stats[SEND_S]) + 0.002, 0.98 * stats[EST])
+            stats[MEAN] = 0.9 * stats[MEAN] + 0.1 * took
             out.put((epoch, t_send, t_unix, frames))
     finally:
         out.put(None)
@@ -273,9 +280,9 @@ class LiveFrames:
         self.fps = float(cfg.fps)
         self.period = 1.0 / self.fps
         self._inbox: mp.Queue = ctx.Queue()
-        self._stats = ctx.Array("d", 9, lock=False)  # single writer per slot; readers tolerate a torn read
+        self._stats = ctx.Array("d", 10, lock=False)  # single writer per slot; readers tolerate a torn read
         self.epoch = 0
-        self.skipped = 0  # frames the player itself found already past (start-up, a stall)
+        self.skipped = 0  # frames the player did not hand over: already past (start-up, a stall) or strided
         parent, child = ctx.Pipe()
         self._proc = ctx.Process(target=_work, args=(cfg, self._inbox, child, self._stats),
                                  name="breakgan-frames", daemon=True)
@@ -295,6 +302,12 @@ class LiveFrames:
         """How far ahead of its send time a frame must be handed over: the worker's render + send
         estimate plus a frame of slack."""
         return float(self._stats[EST]) + self.period
+
+    def stride(self) -> int:
+        """Hand over every n-th frame of the grid: with a generator slower than the frame rate, most
+        frames are dropped anyway, and computing their latents would only load the player. The worker
+        still finds one it can make whenever it is free (candidates at most half a render apart)."""
+        return max(1, int(0.5 * float(self._stats[MEAN]) * self.fps))
 
     def push(self, k: int, t_send: float, t_unix: float, z: np.ndarray, alpha: float) -> None:
         """Frame k, to be sent at t_send (time.perf_counter seconds) with timestamp t_unix."""

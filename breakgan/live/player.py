@@ -33,6 +33,7 @@ from breakgan.trajectory import Motion, keyframes, latent_path, part_motion, pha
 # bundle instead of two back to back (the second would be built late).
 MERGE_S = 0.001
 SKIP_AFTER_S = 0.05
+FRAME_BATCH_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -242,7 +243,9 @@ class Player:
         return np.stack(zs), alpha
 
     def _frame_horizon(self) -> float:
-        return self.frames.horizon() + 2.0 / self.opt.rate  # until the next tick, and one more
+        """How long before its send time a frame is handed over at the latest: the worker's horizon,
+        until the next tick, and one more."""
+        return self.frames.horizon() + 2.0 / self.opt.rate
 
     def _next_frame_push(self) -> float:
         """Clock time at which the next frame must be handed over (inf: no frames, or none left)."""
@@ -262,15 +265,16 @@ class Player:
             return
         now = self.clock.now()
         to_perf = time.perf_counter() - now  # clock seconds -> the worker's perf_counter seconds
-        horizon = self._frame_horizon()
+        horizon = self._frame_horizon() + FRAME_BATCH_S  # a batch per wake-up: ~50 wake-ups a second at most
         t_end = self.clock.time_at_beat(self._end) if math.isfinite(self._end) else math.inf
+        stride = fr.stride()
         while True:
             t = self._t0 + self._frame_k / fr.fps
             t_send = t - self.opt.lookahead_s
             if t >= t_end - 1e-9 or t_send > now + horizon:
                 break
             self._frame_k += 1
-            if t_send < now:
+            if t_send < now or (self._frame_k - 1) % stride:
                 fr.skipped += 1
                 continue
             z, alpha = self._frame_values(self.clock.beat_at(t))
@@ -459,8 +463,9 @@ class Player:
         dgrams = osc_out.bundle_dgrams(msgs, t + self.clock.unix_offset)
         due = t - self.opt.lookahead_s
         # Frames due to be handed over before this bundle's time are handed over on time, not after it.
+        # Their horizon has slack, so a plain sleep does (no spinning), and one wake-up hands over a batch.
         while (t_push := self._next_frame_push()) < due - 0.002:
-            wait_until(t_push, self.clock.now, self.sleep, self.opt.spin_s)
+            wait_until(t_push, self.clock.now, self.sleep, 0.0)
             self._push_frames()
         woke = wait_until(due, self.clock.now, self.sleep, self.opt.spin_s)
         self.send(dgrams)
