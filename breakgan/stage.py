@@ -116,21 +116,12 @@ def read_record(folder: str | os.PathLike) -> dict | None:
     path = Path(folder) / RECORD_NAME
     if not path.is_file():
         return None
-    try:
-        if path.stat().st_size > MAX_RECORD_BYTES:
-            raise BreakganError(f"{path}: stage record is larger than {MAX_RECORD_BYTES >> 20} MB; not a breakgan "
-                                f"record")
-        record = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, ValueError, RecursionError) as e:  # ValueError covers bad UTF-8 and bad JSON
-        raise BreakganError(f"{path}: unreadable stage record ({_short(e)})") from None
+    from breakgan.jsonfile import read_json
+
+    record = read_json(path, "a breakgan stage record", max_bytes=MAX_RECORD_BYTES)
     if not isinstance(record, dict) or not isinstance(record.get("stage", ""), str):
         raise BreakganError(f"{path}: not a breakgan stage record (expected a JSON object with a 'stage')")
     return record
-
-
-def _short(e: BaseException) -> str:
-    text = " ".join(str(e).split()) or type(e).__name__
-    return text if len(text) <= 120 else text[:117] + "..."
 
 
 # ---- the one output-folder rule ---------------------------------------------------------------------

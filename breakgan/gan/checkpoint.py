@@ -17,6 +17,7 @@ from safetensors.torch import save as st_save
 
 from breakgan.errors import BreakganError
 from breakgan.gan.networks import Generator, NetConfig
+from breakgan.jsonfile import parse_json, read_json
 from breakgan.stage import write_json_atomic
 from breakgan.stage import write_bytes_atomic as _write_bytes_atomic
 
@@ -92,14 +93,8 @@ def latest_checkpoint(run: Path, required: bool = True) -> Path | None:
 
 
 def _follow_pointer(pointer: Path, folder: Path) -> Path:
-    try:
-        if pointer.stat().st_size > MAX_POINTER_BYTES:
-            raise BreakganError(f"{pointer}: larger than {MAX_POINTER_BYTES // 1024} KB; not a checkpoint pointer")
-        data = json.loads(pointer.read_bytes().decode("utf-8"))
-    except OSError as e:
-        raise BreakganError(f"{pointer}: cannot read ({e.strerror or e})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise BreakganError(f"{pointer}: not valid JSON (delete it to use the newest checkpoint)") from None
+    data = read_json(pointer, "a checkpoint pointer; delete it to use the newest checkpoint",
+                     max_bytes=MAX_POINTER_BYTES)
     name = data.get("file") if isinstance(data, dict) else None
     if not isinstance(name, str) or not name or "\0" in name:
         raise BreakganError(f"{pointer}: expected {{\"file\": \"ckpt-....safetensors\"}}")
@@ -138,12 +133,7 @@ def read_checkpoint(path: Path, prefixes: tuple[str, ...] | None = None) -> tupl
 def _metadata(text, path: Path) -> dict:
     if not isinstance(text, str):
         raise BreakganError(f"{path}: metadata has no 'breakgan' entry")
-    try:
-        meta = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise BreakganError(f"{path}: metadata is not valid JSON ({e})") from None
-    except RecursionError:
-        raise BreakganError(f"{path}: metadata JSON is nested too deeply") from None
+    meta = parse_json(text, path, "breakgan generator metadata")
     if not isinstance(meta, dict):
         raise BreakganError(f"{path}: metadata must be a JSON object, got a {type(meta).__name__}")
     return meta

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from breakgan.errors import BreakganError
+from breakgan.jsonfile import parse_json
 from breakgan.parts import PARTS
 from breakgan.seeds import MAX_KEYFRAMES, check_seed, parse_seed, part_keyframe_seed
 from breakgan.trajectory import keyframes, keyframes_from_seeds
@@ -84,12 +84,7 @@ def read_favourites(path: str | Path, latent_size: int) -> dict[str, np.ndarray]
     except OSError as e:
         raise BreakganError(f"{path}: cannot read favourites ({e.strerror or e})") from None
     if path.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise BreakganError(f"{path}: invalid JSON ({e})") from None
-        except RecursionError:
-            raise BreakganError(f"{path}: JSON nested too deeply") from None
+        data = parse_json(text, path, "a favourites file")
         if isinstance(data, dict) and "seeds" in data:
             data = data["seeds"]
         if isinstance(data, dict):
