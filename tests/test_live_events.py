@@ -280,4 +280,5 @@ def test_osc_values_keep_the_old_pattern_until_the_swap_bar_line():
         assert np.allclose(za[ra], zb[rb], atol=1e-6)
         after_a = ta - ta[0] > 4.3
         after_b = tb - tb[0] > 4.3
-        assert not np.allclose(za[after_a], zb[after_b], atol=1e-3)  # the new pattern does play
+        n = min(after_a.sum(), after_b.sum())  # (a tick merged into a hit's bundle takes the hit's timetag)
+        assert not np.allclose(za[after_a][:n], zb[after_b][:n], atol=1e-3)  # the new pattern does play
