@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
-console = Console(stderr=True, highlight=False)
+# soft_wrap: a message is one line however narrow the terminal (or a log file) is
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def progress(*extra_columns, transient: bool = False) -> Progress:
@@ -30,8 +32,10 @@ def progress(*extra_columns, transient: bool = False) -> Progress:
 
 
 def warn(message: str) -> None:
-    console.print(f"[yellow]warning:[/yellow] {message}")
+    """One line on stderr; the message is plain text (a path with [brackets] is printed as it is)."""
+    console.print(f"[yellow]warning:[/yellow] {escape(message)}")
 
 
 def info(message: str) -> None:
+    """One line on stderr; rich markup in `message` is honoured (callers escape what they quote)."""
     console.print(message)

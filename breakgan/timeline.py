@@ -7,7 +7,6 @@ here except the readers (files, FFmpeg) is pure and vectorised.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +15,10 @@ from typing import Iterable
 import numpy as np
 
 from breakgan.errors import BreakganError
+from breakgan.jsonfile import read_json
 from breakgan.media.audio import audio_blocks
 from breakgan.parts import PARTS
+from breakgan.paths import confined
 
 # Limits of an onsets.json (README, render section): a drums pattern is minutes long with a few thousand
 # onsets; these bounds only stop absurd files before they cost memory or time downstream.
@@ -141,24 +142,6 @@ def _optional_number(data: dict, key: str, where: str) -> float | None:
     return None if value is None else _number(value, where, f"'{key}'")
 
 
-def _inside(base: Path, name, where: str, what: str) -> Path:
-    """base / name, when it resolves (symlinks followed) inside base; else a BreakganError.
-
-    A path read from a file must not lead out of the file's own folder (`../../etc/passwd`, an
-    absolute path elsewhere, a symlink pointing out)."""
-    if not isinstance(name, str) or "\0" in name:
-        raise BreakganError(f"{where}: {what} must be a file name, got {_show(name)}")
-    path = Path(base) / name
-    try:
-        root = Path(base).resolve()
-        real = path.resolve()
-    except (OSError, RuntimeError, ValueError) as e:
-        raise BreakganError(f"{where}: {what} {_show(name)} cannot be resolved ({e})") from None
-    if real == root or not real.is_relative_to(root):
-        raise BreakganError(f"{where}: {what} {_show(name)} points outside its folder {base}")
-    return path
-
-
 def timeline_from_onsets(data, base: Path | None = None, *, where: str | None = None) -> Timeline:
     """Build a Timeline from the onsets.json structure (interface 3), validating every value once.
 
@@ -210,7 +193,7 @@ def timeline_from_onsets(data, base: Path | None = None, *, where: str | None = 
     if audio in (None, ""):
         audio = None
     elif base is not None:
-        audio = _inside(Path(base), audio, where, "'audio'")
+        audio = confined(Path(base), audio, where, "'audio'")
     elif isinstance(audio, str):
         audio = Path(audio)  # a structure built in memory (live regenerates): no folder to confine to
     else:
@@ -221,29 +204,7 @@ def timeline_from_onsets(data, base: Path | None = None, *, where: str | None = 
 def read_onsets_file(path: str | Path) -> dict:
     """The parsed JSON of an onsets.json file, read with a size bound; a BreakganError naming the file
     for anything that is not UTF-8 JSON (random bytes, a nesting too deep to parse, a huge file)."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > ONSETS_MAX_BYTES:
-            raise BreakganError(f"{path}: {size / 2**20:.0f} MB; an onsets file may hold at most "
-                                f"{ONSETS_MAX_BYTES // 2**20} MB")
-        with open(path, "rb") as f:
-            raw = f.read(ONSETS_MAX_BYTES + 1)  # the file may grow after stat()
-    except OSError as e:
-        raise BreakganError(f"{path}: cannot read ({e.strerror or e})") from None
-    if len(raw) > ONSETS_MAX_BYTES:
-        raise BreakganError(f"{path}: larger than {ONSETS_MAX_BYTES // 2**20} MB (the limit for an onsets file)")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BreakganError(f"{path}: not UTF-8 text (not an onsets file)") from None
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise BreakganError(f"{path}: JSON nested too deeply (not an onsets file)") from None
-    except ValueError as e:  # JSONDecodeError, and integers with too many digits
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise BreakganError(f"{path}: not valid JSON ({first[:80]})") from None
+    return read_json(path, "an onsets file", max_bytes=ONSETS_MAX_BYTES)
 
 
 def _candidate_folder(folder: Path, candidate: int | None) -> Path:

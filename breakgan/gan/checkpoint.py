@@ -18,6 +18,7 @@ from safetensors.torch import save as st_save
 from breakgan.errors import BreakganError
 from breakgan.gan.networks import Generator, NetConfig
 from breakgan.jsonfile import parse_json, read_json
+from breakgan.paths import confined
 from breakgan.stage import write_json_atomic
 from breakgan.stage import write_bytes_atomic as _write_bytes_atomic
 
@@ -96,15 +97,9 @@ def _follow_pointer(pointer: Path, folder: Path) -> Path:
     data = read_json(pointer, "a checkpoint pointer; delete it to use the newest checkpoint",
                      max_bytes=MAX_POINTER_BYTES)
     name = data.get("file") if isinstance(data, dict) else None
-    if not isinstance(name, str) or not name or "\0" in name:
+    if not isinstance(name, str) or not name:
         raise BreakganError(f"{pointer}: expected {{\"file\": \"ckpt-....safetensors\"}}")
-    try:
-        home = folder.resolve(strict=True)
-        target = (folder / name).resolve()
-    except (OSError, RuntimeError, ValueError) as e:
-        raise BreakganError(f"{pointer}: cannot resolve {name[:80]!r} ({e})") from None
-    if not target.is_relative_to(home) or target == home:
-        raise BreakganError(f"{pointer}: 'file' {name[:80]!r} points outside {folder}")
+    target = confined(folder, name, pointer, "'file'")
     if not target.is_file():
         raise BreakganError(f"{pointer}: names {name[:80]!r}, which is not a file in {folder}")
     return target

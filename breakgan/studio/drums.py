@@ -6,25 +6,22 @@ stems/PART.wav); `--drums` may also name one candidate folder, which is then can
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from breakgan.errors import BreakganError
+from breakgan import paths
 from breakgan.parts import PARTS
+from breakgan.timeline import read_onsets_file
 
 CANDIDATE_RE = re.compile(r"cand-(\d{2,3})")
 FILES = {"mix": "mix.wav", "pianoroll": "pianoroll.png"}
 
 
 def inside(base: Path, path: Path) -> Path | None:
-    """path resolved, if it lies inside base (resolved) and is a file; else None (symlinks out refused)."""
-    try:
-        real = path.resolve(strict=True)
-        root = base.resolve(strict=True)
-    except (OSError, RuntimeError):
-        return None
-    return real if real.is_file() and real.is_relative_to(root) else None
+    """path resolved, if it lies inside base (the one rule, breakgan.paths) and is a file; else None."""
+    real = paths.inside(base, path)
+    return real if real is not None and real.is_file() else None
 
 
 class Drums:
@@ -68,11 +65,11 @@ class Drums:
         path = inside(self.folder, folder / "onsets.json")
         if path is not None:
             try:
-                data = json.loads(path.read_text())
+                data = read_onsets_file(path)
                 info["tempo"] = data.get("tempo")
                 info["bars"] = data.get("bars")
                 info["parts"] = [p for p in PARTS if data.get("parts", {}).get(p)]
-            except (OSError, ValueError, AttributeError):
+            except (BreakganError, AttributeError, TypeError):
                 pass  # a damaged candidate still lists; render will name the problem
         info["stems"] = [p for p in PARTS if self.file(number, p) is not None]
         info["has_mix"] = self.file(number, "mix") is not None
