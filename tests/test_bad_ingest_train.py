@@ -133,3 +133,12 @@ def test_train_reads_any_dataset_record_cleanly(material, tmp_path_factory, reco
     assert "Traceback" not in res.err and "internal error" not in res.err, res.err
     if res.code != 0:
         assert len(res.err_lines) == 1, res.err
+
+
+@pytest.mark.parametrize("kind", ["device", "text", "missing"])
+def test_ingest_of_one_bad_clip_is_one_line(tmp_path, kind):
+    clip = {"device": Path("/dev/null"), "missing": tmp_path / "nope.mp4"}.get(kind, tmp_path / "notes.mp4")
+    if kind == "text":
+        clip.write_text("not a video")
+    expect_clean_error(["ingest", clip, "--out", tmp_path / "ds"], names=str(clip), watch=[tmp_path])
+    assert not (tmp_path / "ds").exists()

@@ -99,6 +99,10 @@ def _error(message: str) -> None:
     console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
 
 
+def _raise(message: str) -> None:
+    raise BreakganError(message)
+
+
 class _Analysis:
     """Per-candidate scores, computed frame by frame on the final crops.
 
@@ -311,16 +315,19 @@ def ingest_clips(clips: list[Path], out: Path, *, report: bool = True, **options
     todo: list[tuple[Source, str, ClipResult]] = []
     by_hash = {meta["hash"]: label for label, meta in existing.clips.items()}
     seen: dict[str, Path] = {}
-    for src in resolve_sources(list(clips)):
+    sources = resolve_sources(list(clips))
+    # one clip: its problem is the command's one error line (no table of one failure)
+    report_error = _raise if len(sources) == 1 else _error
+    for src in sources:
         if src.error:
-            _error(src.error)
+            report_error(src.error)
             results.append(ClipResult(src.path, status="failed", error=src.error))
             continue
         try:
             h = file_hash(src.path)
         except OSError as e:
             msg = f"{src.path}: cannot read ({e.strerror})"
-            _error(msg)
+            report_error(msg)
             results.append(ClipResult(src.path, status="failed", error=msg))
             continue
         if h in seen:
@@ -339,7 +346,7 @@ def ingest_clips(clips: list[Path], out: Path, *, report: bool = True, **options
     summary = IngestSummary(out, results, existing.record.get("count", 0), existing.record.get("labels", []))
     if todo:
         try:
-            _build(out, existing, todo, opts, summary)
+            _build(out, existing, todo, opts, summary, report_error)
         except _Unchanged:
             pass
     if report:
@@ -349,7 +356,8 @@ def ingest_clips(clips: list[Path], out: Path, *, report: bool = True, **options
     return summary
 
 
-def _build(out: Path, existing: ds.Existing, todo, opts: IngestOptions, summary: IngestSummary) -> None:
+def _build(out: Path, existing: ds.Existing, todo, opts: IngestOptions, summary: IngestSummary,
+           report_error=_error) -> None:
     with output_dir(out, "ingest", inputs=[src.path for src, _, _ in todo]) as tmp:
         for sub in ("frames", "thumbs", "packed"):
             (tmp / sub).mkdir()
@@ -372,7 +380,7 @@ def _build(out: Path, existing: ds.Existing, todo, opts: IngestOptions, summary:
                 except (BreakganError, OSError) as e:
                     message = str(e) if isinstance(e, BreakganError) else \
                         f"{src.path}: cannot ingest ({e.strerror or e}{f': {e.filename}' if e.filename else ''})"
-                    _error(message)
+                    report_error(message)
                     result.status, result.error, result.label = "failed", message, ""
                     own = re.compile(re.escape(label) + r"_\d{6}(_mirrored)?\.png")
                     for f in (tmp / "frames").glob(f"{label}_*.png"):
