@@ -15,7 +15,7 @@ from pythonosc.osc_bundle import OscBundle
 
 from breakgan.errors import BreakganError
 from breakgan.live.clock import InternalClock
-from breakgan.live.frames import COMPOSITE, FrameRenderer, StreamPlan, pick, plan_streams, too_late
+from breakgan.live.frames import COMPOSITE, FrameRenderer, pick, plan_streams, too_late
 from breakgan.live.osc_in import Control
 from breakgan.live.player import LiveOptions, Player, Regenerator
 from breakgan.live.sinks import parse_ips, source_name
