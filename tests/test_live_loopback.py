@@ -64,8 +64,13 @@ def receiver():
     server.server_close()
 
 
-def settle(rec, seconds=0.3):
-    time.sleep(seconds)  # let the last datagrams land
+def settle(rec, seconds=0.3, limit=10.0):
+    """Wait until no datagram has arrived for `seconds` (on a busy machine the server thread lags)."""
+    deadline = time.monotonic() + limit
+    count = -1
+    while count != len(rec.packets) and time.monotonic() < deadline:
+        count = len(rec.packets)
+        time.sleep(seconds)
     return rec.messages()
 
 
