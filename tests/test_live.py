@@ -185,7 +185,7 @@ def test_live_latent_equals_render_path_and_continues_over_the_loop():
     player = Player(tl, clock, lambda d: None, opts, sleep=vt.sleep, log=lambda m: None)
     player._start()
     origin = player._segment.origin
-    keys = keyframes(16, 5, part_keyframe_seed(opts.seed, "snare", 5))
+    keys = keyframes(16, 5, part_keyframe_seed(opts.keyframe_seed, "snare", 5))
     for beats in (0.3, 1.1, 2.75):
         got = _decode(player._control_messages(origin + beats))
         want = latent_path(tl.onsets("snare"), keys, np.array([beats * 0.5]), part_motion(opts.motion, "snare"))[0]
@@ -195,7 +195,7 @@ def test_live_latent_equals_render_path_and_continues_over_the_loop():
     after = _decode(player._control_messages(origin + 4.0 + 1e-4))
     z = lambda d: np.array([d[f"/breakgan/kick/z{i}"][0] for i in range(4)])
     assert np.abs(z(before) - z(after)).max() < 1e-2
-    assert np.abs(z(after) - keyframes(16, 5, opts.seed)[0][:4]).max() > 1e-2
+    assert np.abs(z(after) - keyframes(16, 5, opts.keyframe_seed)[0][:4]).max() > 1e-2
 
 
 def test_looped_latent_equals_the_path_of_the_unrolled_pattern():
@@ -209,7 +209,7 @@ def test_looped_latent_equals_the_path_of_the_unrolled_pattern():
     origin = player._segment.origin
     on = tl.onsets("hihat_closed")
     unrolled = np.concatenate([on + [[k * tl.duration, 0.0]] for k in range(5)])
-    keys = keyframes(12, 5, part_keyframe_seed(opts.seed, "hihat_closed", 5))
+    keys = keyframes(12, 5, part_keyframe_seed(opts.keyframe_seed, "hihat_closed", 5))
     for beats in (16.01, 17.3, 19.99):
         got = _decode(player._control_messages(origin + beats))
         want = latent_path(unrolled, keys, np.array([beats * 0.5]), part_motion(opts.motion, "hihat_closed"))[0]
@@ -224,6 +224,14 @@ def test_control_messages_are_validated():
     assert control_from_message("/breakgan/snare/seed", [42]) == Control("seed", "snare", 42)
     assert control_from_message("/breakgan/regenerate", []) == Control("regenerate")
     assert control_from_message("/breakgan/play", [0]) is None  # a TouchDesigner button's release
+    for kind in ("reseed", "keyframe_seed", "motion_seed", "pattern_seed"):
+        assert control_from_message(f"/breakgan/{kind}", [7]) == Control(kind, value=7)
+    assert control_from_message("/breakgan/reseed", [2**40]) == Control("reseed", value=2**40)  # an OSC int64
+    assert control_from_message("/breakgan/kick/seed", [12.0]) == Control("seed", "kick", 12)
+    for address, args in [("/breakgan/reseed", [-1]), ("/breakgan/motion_seed", [2.0**63]),
+                          ("/breakgan/pattern_seed", [0.5]), ("/breakgan/keyframe_seed", [])]:
+        with pytest.raises(ValueError, match="seed"):
+            control_from_message(address, args)
     for address, args in [("/breakgan/tempo", ["fast"]), ("/breakgan/tempo", [True]),
                           ("/breakgan/tempo", [float("nan")]), ("/breakgan/tempo", [5000.0]),
                           ("/breakgan/tempo", []), ("/breakgan/cowbell/mute", [1]),

@@ -121,7 +121,7 @@ def test_live_seed_control_gives_samples_latent_and_image(generator, drums, samp
 
     G, _ = load_generator(generator)
     tl = timeline_from_drums(drums)
-    opts = LiveOptions(latent_size=LATENT, keys=KEYS, seed=0, parts=("kick", "snare"), latent_dims=0)
+    opts = LiveOptions(latent_size=LATENT, keys=KEYS, keyframe_seed=0, parts=("kick", "snare"), latent_dims=0)
     player = Player(tl, InternalClock(120), lambda dgrams: None, opts, log=lambda m: None)
     # before any control, `live --seed 0` shows what `render --keyframe-seed 0` shows
     render_keys = part_keys(("kick", "snare"), LATENT, KEYS, keyframe_seed=0)
@@ -135,3 +135,161 @@ def test_live_seed_control_gives_samples_latent_and_image(generator, drums, samp
     assert np.array_equal(image[0], sampled[3]) and np.array_equal(image[1], sampled[4])
     player.apply(Control("reseed", value=10))  # /breakgan/reseed 10 = live --seed 10 = render --keyframe-seed 10
     assert np.array_equal(player.keys["snare"], part_keys(("snare",), LATENT, KEYS, keyframe_seed=10)["snare"])
+
+
+# ---- live's three seeds and --favourites, against render ------------------------------------------
+
+RENDER_FPS = 10
+MOTION = ["--pulse", "0.3", "--drift", "0.2", "--pulse-ms", "120", "--drift-period", "3"]
+
+
+def _render_latents(generator, drums, out, monkeypatch, *args) -> tuple[dict[str, np.ndarray], dict]:
+    """`breakgan render` through the CLI (tiles of kick and snare): part -> (frames, D) latents G was given,
+    and the keyframes render chose."""
+    real_load, real_keys = render_video_module._load_generator, render_video_module.part_keys
+    seen, keys = [], {}
+
+    def load(*a, **kw):
+        G, info = real_load(*a, **kw)
+
+        def recording_G(z):
+            seen.append(z.detach().cpu().numpy().copy())
+            return G(z)
+        return recording_G, info
+
+    def recording_keys(*a, **kw):
+        keys.update(real_keys(*a, **kw))
+        return keys
+
+    monkeypatch.setattr(render_video_module, "_load_generator", load)
+    monkeypatch.setattr(render_video_module, "part_keys", recording_keys)
+    res = run_cli(["render", "--run", generator, "--drums", drums, "--layout", "tiles", "--parts", "kick,snare",
+                   "--size", f"{2 * RES}x{RES}", "--fps", RENDER_FPS, "--keys", KEYS, "--batch", 4, "--device", "cpu",
+                   "--out", out, *args])
+    assert res.code == 0, res.err
+    z = np.concatenate(seen)  # item = frame * parts + part
+    assert len(z) == 2 * 2 * RENDER_FPS
+    return {"kick": z[0::2], "snare": z[1::2]}, keys
+
+
+def _live_player(generator, drums, monkeypatch, *args):
+    """`breakgan live` through the CLI, stopped before it plays: the Player it built (its keys, motion)."""
+    import signal
+
+    from breakgan.live.player import Player
+
+    built = []
+
+    def no_play(self, max_seconds=None):
+        built.append(self)
+        return {"bundles": 0, "onset_lateness": {}}
+
+    monkeypatch.setattr(Player, "run", no_play)
+    monkeypatch.setattr(signal, "signal", lambda *a: None)  # live's SIGTERM handler must not outlive the test
+    res = run_cli(["live", "--drums", drums, "--generator", generator, "--parts", "kick,snare", "--keys", KEYS,
+                   "--latent-vector", "--latent-dims", 0, "--port", 9, *args])
+    assert res.code == 0, res.err
+    return built[0]
+
+
+def _live_latents(player, times) -> dict[str, np.ndarray]:
+    """The /breakgan/<part>/latent live sends at each clock time t after its pattern starts (120 bpm)."""
+    from pythonosc.osc_message import OscMessage
+
+    player._start()
+    out = {"kick": [], "snare": []}
+    for t in times:
+        msgs = {m.address: m.params for m in map(OscMessage, player._control_messages(player._segment.origin + 2 * t))}
+        for part in out:
+            out[part].append(msgs[f"/breakgan/{part}/latent"])
+    return {p: np.asarray(v, np.float32) for p, v in out.items()}
+
+
+def test_live_keyframe_and_motion_seeds_give_renders_latents(generator, drums, tmp_path, monkeypatch):
+    """live --keyframe-seed 7 --motion-seed 11 at time t sends the latent render --keyframe-seed 7
+    --motion-seed 11 gives G at the frame showing t (pulse and drift on, so the motion seed shows)."""
+    times = render_video_module.frame_times(2 * RENDER_FPS, RENDER_FPS)  # frame k shows time (k + 0.5) / fps
+    want, _ = _render_latents(generator, drums, tmp_path / "r", monkeypatch,
+                              "--keyframe-seed", 7, "--motion-seed", 11, *MOTION)
+    player = _live_player(generator, drums, monkeypatch, "--keyframe-seed", 7, "--motion-seed", 11,
+                          "--pattern-seed", 5, *MOTION)
+    assert player.state.pattern_seed == 5
+    got = _live_latents(player, times)
+    for part in ("kick", "snare"):
+        np.testing.assert_allclose(got[part], want[part], atol=1e-5)
+    # another motion seed moves differently over the same keyframes (so the check above can fail)
+    other = _live_latents(_live_player(generator, drums, monkeypatch, "--keyframe-seed", 7, "--motion-seed", 12,
+                                       *MOTION), times)
+    assert np.abs(other["kick"] - want["kick"]).max() > 1e-2
+    # --seed N is the shorthand for all three; a seed given on its own wins
+    short = _live_player(generator, drums, monkeypatch, "--seed", 7, "--motion-seed", 11, *MOTION)
+    assert short.state.pattern_seed == 7
+    np.testing.assert_allclose(_live_latents(short, times)["snare"], want["snare"], atol=1e-5)
+
+
+def test_reseed_changes_keyframes_and_motion_as_live_seed_does(generator, drums, monkeypatch):
+    from breakgan.live.osc_in import Control
+
+    times = np.array([0.2, 0.6, 0.9, 1.4])
+    player = _live_player(generator, drums, monkeypatch, "--seed", 0, *MOTION)
+    before = _live_latents(player, times)
+    player.apply(Control("reseed", value=21))  # OSC /breakgan/reseed 21
+    fresh = _live_player(generator, drums, monkeypatch, "--seed", 21, *MOTION)
+    np.testing.assert_allclose(_live_latents(player, times)["kick"], _live_latents(fresh, times)["kick"], atol=1e-6)
+    assert player.state.pattern_seed == 21 and player.motion.seed == 21
+    assert np.abs(_live_latents(player, times)["kick"] - before["kick"]).max() > 1e-2
+    # /breakgan/motion_seed M: the motion only (the keyframes stay those of keyframe seed 21)
+    keys = {p: k.copy() for p, k in player.keys.items()}
+    player.apply(Control("motion_seed", value=4))
+    moved = _live_latents(player, times)
+    assert all(np.array_equal(player.keys[p], keys[p]) for p in keys) and player.motion.seed == 4
+    assert np.abs(moved["kick"] - _live_latents(fresh, times)["kick"]).max() > 1e-2
+    player.apply(Control("keyframe_seed", value=3))
+    assert np.array_equal(player.keys["snare"], part_keys(("snare",), LATENT, KEYS, keyframe_seed=3)["snare"])
+    assert player.motion.seed == 4 and player.state.pattern_seed == 21
+
+
+@pytest.mark.parametrize("kind", ["parts", "npy", "text"])
+def test_live_favourites_give_renders_keyframes(generator, drums, tmp_path, monkeypatch, kind):
+    """The same --favourites file gives live and render the same keyframes (the studio's parts.json, a
+    .npy of latents, a seeds text file); parts the file does not name follow --keyframe-seed in both."""
+    fav = {"parts": tmp_path / "parts.json", "npy": tmp_path / "fav.npy", "text": tmp_path / "fav.txt"}[kind]
+    if kind == "parts":
+        fav.write_text(json.dumps({"kick": [3, 40, 9]}))
+    elif kind == "npy":
+        np.save(fav, np.random.default_rng(0).standard_normal((3, LATENT)).astype(np.float32))
+    else:
+        fav.write_text("5, 6  # kept in the studio\n70\n")
+    want, render_keys = _render_latents(generator, drums, tmp_path / "r", monkeypatch, "--favourites", fav,
+                                        "--keyframe-seed", 2)
+    player = _live_player(generator, drums, monkeypatch, "--favourites", fav, "--keyframe-seed", 2)
+    for part in ("kick", "snare"):
+        assert np.array_equal(player.keys[part], render_keys[part])
+    if kind == "parts":
+        assert np.array_equal(player.keys["kick"], keyframes_from_seeds([3, 40, 9], LATENT))
+        assert np.array_equal(player.keys["snare"], keyframes(LATENT, KEYS, part_keyframe_seed(2, "snare", KEYS)))
+    np.testing.assert_allclose(_live_latents(player, render_video_module.frame_times(20, RENDER_FPS)[[0, 15]])["kick"],
+                               want["kick"][[0, 15]], atol=1e-5)
+
+
+@pytest.mark.parametrize("option", ["--keyframe-seed", "--motion-seed", "--pattern-seed", "--seed"])
+@pytest.mark.parametrize("value", ["-1", str(2**63)])
+def test_live_seed_out_of_range_names_the_option(drums, option, value):
+    from badinput import expect_clean_error
+
+    expect_clean_error(["live", "--drums", drums, option, value, "--bars", "1"], names=option, watch=[drums])
+
+
+def test_live_bad_favourites_are_one_line_naming_the_file(generator, drums, tmp_path):
+    from badinput import expect_clean_error
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"cowbell": [1]}')
+    expect_clean_error(["live", "--drums", drums, "--generator", generator, "--favourites", bad, "--bars", "1"],
+                       names=str(bad), watch=[tmp_path, drums])
+    expect_clean_error(["live", "--drums", drums, "--favourites", tmp_path / "none.json", "--bars", "1"],
+                       names="--favourites", watch=[tmp_path, drums])
+    wide = tmp_path / "wide.npy"
+    np.save(wide, np.zeros((2, LATENT + 1), np.float32))
+    expect_clean_error(["live", "--drums", drums, "--generator", generator, "--favourites", wide, "--bars", "1"],
+                       names=str(wide), watch=[tmp_path, drums])

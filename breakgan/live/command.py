@@ -42,13 +42,26 @@ def live(
                                              help="GAN run, checkpoint or exported generator: takes the "
                                                   "latent size from it."),
     keys: int = typer.Option(8, "--keys", min=1, help="Keyframes per part the latent cycles through."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Keyframe seed N (part i cycles through seeds "
-                              "N+i*keys onwards, as render --keyframe-seed) and DrumsRNN seed."),
+    keyframe_seed: Optional[int] = typer.Option(None, "--keyframe-seed", help="Keyframe seed N: part i (kick=0, "
+                                                "snare=1, ...) cycles through the latents of seeds N+i*keys "
+                                                "onwards, as `render --keyframe-seed N`. Default 0."),
+    motion_seed: Optional[int] = typer.Option(None, "--motion-seed", help="Motion seed: the directions of "
+                                              "--pulse and --drift, as `render --motion-seed`. Default 0."),
+    pattern_seed: Optional[int] = typer.Option(None, "--pattern-seed", help="Pattern seed: DrumsRNN's sampling "
+                                               "for /breakgan/regenerate (each regenerate adds 1). Default 0."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Shorthand: sets --keyframe-seed, --motion-seed and "
+                                       "--pattern-seed at once (each given on its own wins)."),
+    favourites: Optional[Path] = typer.Option(None, "--favourites", help="Keyframes file, as `render "
+                                              "--favourites` reads it: seeds (text or JSON list, or JSON "
+                                              "{part: [seeds]}, e.g. the studio's parts.json) or latents (.npy, "
+                                              "K x latent_size); parts it does not name use --keyframe-seed."),
     attack_ms: float = typer.Option(60.0, "--attack-ms", min=0.0, help="Envelope and latent attack (ms)."),
     release_ms: float = typer.Option(400.0, "--release-ms", min=0.0, help="Envelope and latent release (ms)."),
     step: float = typer.Option(1.0, "--step", help="Keyframes advanced per hit at full velocity."),
     pulse: float = typer.Option(0.0, "--pulse", min=0.0, help="Latent push on each hit (0 = off)."),
+    pulse_ms: float = typer.Option(150.0, "--pulse-ms", help="Decay time of the pulse (ms), as render's."),
     drift: float = typer.Option(0.0, "--drift", min=0.0, help="Slow latent drift between hits (0 = off)."),
+    drift_period: float = typer.Option(8.0, "--drift-period", help="Period of the slowest drift (s), as render's."),
     drums_model: Optional[Path] = typer.Option(None, "--drums-model",
                                                help="DrumsRNN model for /breakgan/regenerate (default: shipped)."),
     temperature: float = typer.Option(1.0, "--temperature", min=0.01, max=10.0,
@@ -104,6 +117,19 @@ def live(
     from breakgan.timeline import timeline_from_drums
     from breakgan.trajectory import Motion
 
+    from breakgan.seeds import MAX_KEYFRAMES, check_seed
+
+    if keys > MAX_KEYFRAMES:
+        raise BreakganError(f"--keys: keyframes per part must be 1..{MAX_KEYFRAMES}, got {keys}")
+    if seed is not None:
+        seed = check_seed(seed, "--seed")
+    keyframe_seed = check_seed(_first(keyframe_seed, seed, 0), "--keyframe-seed")
+    motion_seed = check_seed(_first(motion_seed, seed, 0), "--motion-seed")
+    pattern_seed = check_seed(_first(pattern_seed, seed, 0), "--pattern-seed")
+    motion = Motion(attack_ms=attack_ms, release_ms=release_ms, step=step, pulse=pulse, pulse_ms=pulse_ms,
+                    drift=drift, drift_period_s=drift_period, seed=motion_seed)
+    if favourites is not None and not favourites.is_file():
+        raise BreakganError(f"--favourites {favourites}: no such file")
     timeline = timeline_from_drums(drums, candidate)
     bpm = check_tempo(tempo if tempo is not None else (timeline.tempo or 120.0),
                       "--tempo" if tempo is not None else f"{timeline.source.get('onsets', drums)}: tempo (give --tempo)")
@@ -149,9 +175,15 @@ def live(
                 f"{len(frame_cfg.plan.streams)} sources" + (f" (missing {', '.join(missing)})" if missing else ""))
     options = LiveOptions(
         rate=rate, lookahead_s=lookahead / 1000.0, parts=part_names, latent_dims=min(latent_dims, latent_size),
-        latent_vector=latent_vector, latent_size=latent_size, keys=keys, seed=seed,
-        motion=Motion(attack_ms=attack_ms, release_ms=release_ms, step=step, pulse=pulse, drift=drift, seed=seed),
-        bars=bars, spin_s=spin_ms / 1000.0, temperature=temperature)
+        latent_vector=latent_vector, latent_size=latent_size, keys=keys, keyframe_seed=keyframe_seed,
+        pattern_seed=pattern_seed, motion=motion, bars=bars, spin_s=spin_ms / 1000.0, temperature=temperature)
+    try:
+        fav = _read_favourites(favourites, latent_size)
+    except BaseException:
+        for worker in (preview, frames):
+            if worker:
+                worker.close()
+        raise
 
     try:
         clock = LinkClock(bpm, timeline.beats_per_bar) if link else InternalClock(bpm)
@@ -167,7 +199,7 @@ def live(
         raise
     listener = ControlListener(listen, listen_host).start() if listen is not None else None
     player = Player(timeline, clock, sender.send, options, controls=listener.controls if listener else None,
-                    regenerator=Regenerator.default(drums_model), preview=preview, frames=frames)
+                    regenerator=Regenerator.default(drums_model), preview=preview, frames=frames, favourites=fav)
     if threading.current_thread() is threading.main_thread():
         # `kill` ends it as cleanly as Ctrl-C does (zeroed values sent).
         signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -203,6 +235,19 @@ def live(
         (warn if f["dropped"] else info)(
             f"live: {f['sent']} frames sent, {f['dropped']} dropped ({f['behind']} could not be generated in "
             f"time, {f['late']} finished late); generator {f['generate_ms']:.1f} ms per frame")
+
+
+def _first(*values):
+    return next(v for v in values if v is not None)
+
+
+def _read_favourites(path, latent_size: int):
+    """The --favourites keyframes (render's loader, so the same file gives the same keys), or None."""
+    if path is None:
+        return None
+    from breakgan.render.keys import read_favourites
+
+    return read_favourites(path, latent_size)
 
 
 def _frame_config(generator, transports, parts, layout, part, fps, size, ips, device):

@@ -18,14 +18,18 @@ from dataclasses import dataclass
 from pythonosc.osc_message import OscMessage
 
 from breakgan.console import warn
+from breakgan.errors import BreakganError
 from breakgan.live.clock import MAX_TEMPO, MIN_TEMPO
 from breakgan.live.osc_out import PREFIX
 from breakgan.parts import PARTS
+from breakgan.seeds import check_seed
 
 # Control names and what they carry.
-GLOBAL_CONTROLS = ("tempo", "play", "stop", "temperature", "regenerate", "reseed")
+GLOBAL_CONTROLS = ("tempo", "play", "stop", "temperature", "regenerate", "reseed", "keyframe_seed",
+                   "motion_seed", "pattern_seed")
 PART_CONTROLS = ("mute", "solo", "seed")
-MAX_SEED = 2**32 - 1
+# Messages that carry one seed: /breakgan/reseed (all three), /breakgan/<kind>_seed, /breakgan/<part>/seed.
+SEED_CONTROLS = ("reseed", "keyframe_seed", "motion_seed", "pattern_seed")
 
 
 @dataclass(frozen=True)
@@ -47,14 +51,14 @@ def _number(args: list, address: str) -> float:
     return v
 
 
-def _integer(args: list, address: str, low: int, high: int) -> int:
+def _seed(args: list, address: str) -> int:
+    """A seed under the one seed rule (`breakgan.seeds.check_seed`): an OSC int32/int64, or a float that
+    is a whole number (0 <= s < 2**63)."""
     v = _number(args, address)
-    if isinstance(v, float) and not v.is_integer():
-        raise ValueError(f"{address} takes an integer, got {v}")
-    v = int(v)
-    if not low <= v <= high:
-        raise ValueError(f"{address} value {v} is out of range {low}..{high}")
-    return v
+    try:
+        return check_seed(v, address)
+    except BreakganError as e:
+        raise ValueError(str(e)) from None
 
 
 def _trigger(args: list, address: str) -> bool:
@@ -82,8 +86,8 @@ def control_from_message(address: str, args: list) -> Control | None:
             if not 0.0 < v <= 10.0:
                 raise ValueError(f"{address} {v} is out of range (0, 10]")
             return Control("temperature", value=v)
-        if name == "reseed":
-            return Control("reseed", value=_integer(args, address, 0, MAX_SEED))
+        if name in SEED_CONTROLS:
+            return Control(name, value=_seed(args, address))
         if name in ("play", "stop", "regenerate"):
             return Control(name) if _trigger(args, address) else None
     elif len(segs) == 2 and segs[0] in PARTS:
@@ -91,7 +95,7 @@ def control_from_message(address: str, args: list) -> Control | None:
         if name in ("mute", "solo"):
             return Control(name, part, _number(args, address) != 0)
         if name == "seed":
-            return Control("seed", part, _integer(args, address, 0, MAX_SEED))
+            return Control("seed", part, _seed(args, address))
     raise ValueError(f"unknown address {address!r}")
 
 
@@ -186,7 +190,6 @@ class ControlListener:
             self._sock.bind((host, int(port)))
         except OSError as e:
             self._sock.close()
-            from breakgan.errors import BreakganError
             raise BreakganError(f"cannot listen for OSC on {host}:{port}: {e.strerror or e}") from e
         try:  # room for bursts (a fader sweep) while the thread is busy
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)

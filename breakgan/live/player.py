@@ -13,7 +13,7 @@ import queue
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -25,7 +25,8 @@ from breakgan.live.osc_in import Control, RateLimitedLog
 from breakgan.live.pattern import EPS, EventGroup, Pattern, Segment, next_group
 from breakgan.live.scheduler import DEFAULT_SPIN_S, Lateness, ordinary_priority, wait_until
 from breakgan.parts import PARTS
-from breakgan.seeds import part_keyframe_seed
+from breakgan.render.keys import part_keys
+from breakgan.seeds import SEED_LIMIT
 from breakgan.timeline import Timeline, envelope, timeline_from_onsets
 from breakgan.trajectory import Motion, keyframes, latent_path, part_motion, phase
 
@@ -43,7 +44,10 @@ class LiveOptions:
     rate: control rate in Hz (envelopes, latents, phase, tempo); lookahead_s: send this many seconds
     before each tick's time (its timetag stays the tick time); 0 = immediate mode (send at the time).
     latent_dims: first N latent components as /z0.. messages; latent_vector: whole vector in one message.
-    keys / seed: keyframes per part (part i: seeds seed+i*keys onwards); bars: stop after N bars (None = loop forever).
+    keys / keyframe_seed: keyframes per part (part i: seeds keyframe_seed+i*keys onwards, unless the
+    player is given favourites); motion.seed: the motion seed (pulse, drift); pattern_seed: DrumsRNN's
+    seed for the first /breakgan/regenerate (each regenerate then adds 1). bars: stop after N bars
+    (None = loop forever).
     """
     rate: float = 60.0
     lookahead_s: float = 0.0
@@ -52,7 +56,8 @@ class LiveOptions:
     latent_vector: bool = False
     latent_size: int = 512
     keys: int = 8
-    seed: int = 0
+    keyframe_seed: int = 0
+    pattern_seed: int = 0
     motion: Motion = Motion()
     bars: int | None = None
     lead_s: float = 0.1
@@ -66,9 +71,8 @@ class LiveState:
     playing: bool = True
     muted: set[str] = field(default_factory=set)
     solo: set[str] = field(default_factory=set)
-    seeds: dict[str, int] = field(default_factory=dict)
     temperature: float = 1.0
-    random_seed: int = 0
+    pattern_seed: int = 0  # DrumsRNN's seed for the next /breakgan/regenerate
 
     def audible(self, part: str) -> bool:
         if part in self.muted:
@@ -159,7 +163,9 @@ class Player:
     def __init__(self, timeline: Timeline, clock: Clock, send: Callable[[list[bytes]], None],
                  options: LiveOptions = LiveOptions(), *, controls: queue.Queue | None = None,
                  regenerator: Regenerator | None = None, sleep: Callable[[float], None] = time.sleep,
-                 log: Callable[[str], None] | None = None, preview=None, frames=None):
+                 log: Callable[[str], None] | None = None, preview=None, frames=None, favourites=None):
+        """favourites: keyframes read by `breakgan.render.keys.read_favourites` (a shared (K, D) array or
+        part -> (K, D)); they take the place of keyframe-seeded keys as in `render --favourites`."""
         self.opt = options
         self.preview = preview  # optional live.preview.Preview: gets every part's latent at its own rate
         self.frames = frames  # optional live.frames.LiveFrames: every part's latent on its frame grid
@@ -171,10 +177,11 @@ class Player:
         self.controls = controls
         self.regenerator = regenerator or Regenerator(None)
         self.pattern = Pattern.from_timeline(timeline, clock.tempo())
-        self.state = LiveState(temperature=options.temperature, random_seed=options.seed,
-                               seeds={p: part_keyframe_seed(options.seed, p, options.keys) for p in PARTS})
-        self.keys = {p: keyframes(options.latent_size, options.keys, self.state.seeds[p]) for p in options.parts}
-        self.motions = {p: part_motion(options.motion, p) for p in PARTS}
+        self.state = LiveState(temperature=options.temperature, pattern_seed=options.pattern_seed)
+        # render's rule (render.keys.part_keys): the same keyframes for the same seed or favourites file
+        self.keys = part_keys(options.parts, options.latent_size, options.keys,
+                              keyframe_seed=options.keyframe_seed, favourites=favourites)
+        self._set_motion_seed(options.motion.seed)
         self.lateness = Lateness()         # all bundles: sent minus scheduled send time (s)
         self.onset_lateness = Lateness()   # bundles that carry onsets
         self.bundles_sent = 0
@@ -222,6 +229,11 @@ class Player:
         if self._previous is not None and position < self._segment.origin - EPS:
             return self._previous
         return self._segment
+
+    def _set_motion_seed(self, seed: int) -> None:
+        """Every part's motion (pulse and drift directions) from motion seed `seed`, as render derives it."""
+        self.motion = replace(self.opt.motion, seed=int(seed))
+        self.motions = {p: part_motion(self.motion, p) for p in PARTS}
 
     def _part_latent(self, part: str, on: np.ndarray, song_t: np.ndarray) -> np.ndarray:
         """The part's latent at song time(s) song_t: the one rule OSC latents and frames share."""
@@ -359,23 +371,25 @@ class Player:
             target = s.muted if c.name == "mute" else s.solo
             (target.add if c.value else target.discard)(c.part)
         elif c.name == "seed":
-            s.seeds[c.part] = int(c.value)
             if c.part in self.keys:
                 self.keys[c.part] = keyframes(self.opt.latent_size, self.opt.keys, int(c.value))
-        elif c.name == "reseed":
-            s.random_seed = int(c.value)
-            for p in PARTS:
-                s.seeds[p] = part_keyframe_seed(int(c.value), p, self.opt.keys)
-                if p in self.keys:
-                    self.keys[p] = keyframes(self.opt.latent_size, self.opt.keys, s.seeds[p])
+        elif c.name in ("reseed", "keyframe_seed", "motion_seed", "pattern_seed"):
+            # /reseed N: the three seeds `live --seed N` starts with; /<kind>_seed N: that one only
+            if c.name in ("reseed", "keyframe_seed"):
+                self.keys = part_keys(self.opt.parts, self.opt.latent_size, self.opt.keys,
+                                      keyframe_seed=int(c.value))
+            if c.name in ("reseed", "motion_seed"):
+                self._set_motion_seed(int(c.value))
+            if c.name in ("reseed", "pattern_seed"):
+                s.pattern_seed = int(c.value)
         elif c.name == "temperature":
             s.temperature = float(c.value)
         elif c.name == "regenerate":
             tl = self._segment.pattern.timeline if self._segment else self.pattern.timeline
             bars = max(1, round(self.pattern.length / self.pattern.beats_per_bar))
             self.regenerator.start(bars=bars, tempo=self.pattern.tempo, temperature=s.temperature,
-                                   random_seed=s.random_seed, seed_pattern=seed_text(tl))
-            s.random_seed += 1  # the next regenerate gives a different pattern
+                                   random_seed=s.pattern_seed, seed_pattern=seed_text(tl))
+            s.pattern_seed = (s.pattern_seed + 1) % SEED_LIMIT  # the next regenerate gives a different pattern
         self.log(f"control: {c.name}" + (f" {c.part}" if c.part else "") +
                  ("" if c.value is None else f" = {c.value}"))
 
