@@ -568,3 +568,77 @@ def test_default_run_is_the_newest_trained_run(tmp_path, gen):
         assert studio_folder(gen) == gen.parent / "generator-studio"
     finally:
         os.chdir(old)
+
+
+# --- 8. live --------------------------------------------------------------------------------------
+def _osc_received(sock: socket.socket, seconds: float) -> list:
+    """The OSC messages that arrive on `sock` within `seconds` (bundles opened)."""
+    from breakgan.live.osc_in import osc_messages
+
+    got, end = [], time.time() + seconds
+    while time.time() < end:
+        sock.settimeout(max(end - time.time(), 0.01))
+        try:
+            got += osc_messages(sock.recv(65536))
+        except socket.timeout:
+            break
+    return got
+
+
+def test_live_plays_the_chosen_keyframes_and_stops(gen, loaded, tmp_path, drums):
+    """Start `breakgan live` from the API with the per-part file: it sends OSC to the chosen port, its
+    kick latents lie on the path between the kick's two chosen keyframes, its preview serves frames,
+    one live at a time, and stop ends it (zeroed values sent); bad requests are 400s."""
+    import urllib.request
+
+    from breakgan.seeds import latent_for_seed
+
+    client = _client(gen, loaded, tmp_path, drums)
+    assert client.get("/api/live").json()["state"] == "stopped"
+    r = client.post("/api/live", json={})
+    assert r.status_code == 400 and "no part has keyframes" in r.json()["error"]
+    client.put("/api/parts/kick", json={"seeds": [21, 22]})
+    for body in [{"osc_port": 0}, {"osc_port": 70000}, {"osc_host": "--help"}, {"osc_host": "example.com"},
+                 {"source": "cowbell"}, {"source": "list", "list": "../x"}, {"candidate": 0}, {"candidate": 99},
+                 {"osc_port": "x"}]:
+        r = client.post("/api/live", json=body)
+        assert r.status_code == 400 and r.json()["error"], (body, r.text)
+    assert client.get("/api/live").json()["state"] == "stopped"
+    no_drums = _client(gen, loaded, tmp_path / "other")
+    assert no_drums.post("/api/live", json={}).status_code == 400
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as osc:
+        osc.bind(("127.0.0.1", 0))
+        port = osc.getsockname()[1]
+        status = client.post("/api/live", json={"osc_port": port}).json()
+        try:
+            assert status["state"] in ("starting", "running") and status["osc"] == f"127.0.0.1:{port}"
+            assert f"--favourites {tmp_path / 'studio' / 'parts.json'} --parts kick" in status["command"]
+            r = client.post("/api/live", json={"osc_port": port})
+            assert r.status_code == 400 and "already running" in r.json()["error"]
+            deadline = time.time() + 120
+            while status["state"] == "starting" and time.time() < deadline:
+                time.sleep(0.2)
+                status = client.get("/api/live").json()
+            assert status["state"] == "running", status
+            assert status["control_port"] and status["preview"].startswith("http://127.0.0.1:")
+            msgs = _osc_received(osc, 2.0)
+            with urllib.request.urlopen(status["preview"] + "frame.jpg", timeout=20) as f:
+                assert f.read(3) == b"\xff\xd8\xff"  # a JPEG
+        finally:
+            stopped = client.post("/api/live/stop").json()
+        assert stopped["state"] == "stopped" and not client.app.state.live.job.alive()
+        after = _osc_received(osc, 0.5)
+    addresses = {m.address for m in msgs}
+    assert "/breakgan/kick/env" in addresses and not any(a.startswith("/breakgan/snare/") for a in addresses)
+    # each kick latent (first 8 components) is a weighted sum of keyframes 21 and 22: a residual near 0
+    z = np.array([[next(m for m in msgs[i:] if m.address == f"/breakgan/kick/z{d}").params[0] for d in range(8)]
+                  for i, m in enumerate(msgs) if m.address == "/breakgan/kick/z0"])
+    assert len(z) > 10
+    D = loaded[1]["latent_size"]
+    for seeds, small in [((21, 22), True), ((23, 24), False)]:
+        basis = np.stack([latent_for_seed(s, D)[:8] for s in seeds], axis=1)
+        coef = np.linalg.lstsq(basis, z.T, rcond=None)[0]
+        residual = np.abs(basis @ coef - z.T).max()
+        assert (residual < 1e-3) == small, (seeds, residual)
+    assert [m.params for m in after if m.address == "/breakgan/playing"][-1:] == [[0]]  # zeroed on stop

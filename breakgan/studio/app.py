@@ -23,6 +23,7 @@ from breakgan.studio.drums import Drums, inside
 from breakgan.studio.engine import Engine
 from breakgan.studio.jobs import TAKE_RE, Renders
 from breakgan.studio.latents import blend_latents, morph_path
+from breakgan.studio.live_job import Live
 from breakgan.studio.store import NAME_RE, Store, check_name
 
 STATIC = Path(__file__).parent / "static"
@@ -75,6 +76,27 @@ class RenderIn(BaseModel):
     release_ms: float = Field(400.0, ge=0, le=4000)
 
 
+class LiveIn(BaseModel):
+    source: str = "parts"  # parts | list | blends: the keyframes, as for render
+    list: Optional[str] = None
+    candidate: int = Field(1, ge=1, le=999)
+    osc_host: str = "127.0.0.1"  # where TouchDesigner's OSC In listens
+    osc_port: int = Field(7000, ge=1, le=65535)
+    preview: bool = True  # live's MJPEG preview, shown in the page
+    attack_ms: float = Field(60.0, ge=0, le=4000)
+    release_ms: float = Field(400.0, ge=0, le=4000)
+
+
+def _osc_host(host: str) -> str:
+    """An IP address (never a name to resolve, never options): where live sends OSC."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        raise BreakganError(f"osc_host {host[:60]!r}: give an IP address such as 127.0.0.1") from None
+
+
 def _png(data: bytes) -> Response:
     return Response(data, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
@@ -94,15 +116,17 @@ def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | N
     store = Store(studio_dir, engine.latent)
     drum_set = Drums(drums) if drums is not None else None
     takes = Renders(renders)
+    live = Live()
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         yield
+        live.stop()
         takes.stop_all()
         engine.close()
 
     app = FastAPI(title="breakgan studio", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.engine, app.state.store, app.state.renders = engine, store, takes
+    app.state.engine, app.state.store, app.state.renders, app.state.live = engine, store, takes, live
 
     async def work(fn, *args, **kwargs):
         return await asyncio.wrap_future(engine.submit(fn, *args, **kwargs))
@@ -253,28 +277,31 @@ def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | N
         return _drum_file(number, part)
 
     # --- 7. render ------------------------------------------------------------------------------
+    def _keyframe_args(source: str, list_name: str | None) -> list[str]:
+        """--favourites (and --parts) for render and live: the same keyframes file for both."""
+        if source == "parts":
+            assigned = store.parts()
+            if not assigned:
+                raise BreakganError("no part has keyframes yet: assign favourites to parts first")
+            return ["--favourites", str(store.folder / "parts.json"), "--parts", ",".join(assigned)]
+        if source == "list":
+            name = check_name(list_name or "")
+            if not store.favourites(name):
+                raise BreakganError(f"list {name!r} is empty")
+            return ["--favourites", str(store.folder / "favourites" / f"{name}.npy")]
+        if source == "blends":
+            if not store.blend_names():
+                raise BreakganError("no blends saved yet")
+            return ["--favourites", str(store.folder / "blends.npy")]
+        raise BreakganError(f"source {source[:40]!r}: one of parts, list, blends")
+
     @app.post("/api/render")
     def render_start(req: RenderIn):
         if drum_set is None:
             raise BreakganError("start the studio with --drums DIR to render")
         args = ["--run", str(run), *drum_set.render_args(req.candidate), "--layout", "tiles",
                 "--attack-ms", f"{req.attack_ms:g}", "--release-ms", f"{req.release_ms:g}"]
-        if req.source == "parts":
-            assigned = store.parts()
-            if not assigned:
-                raise BreakganError("no part has keyframes yet: assign favourites to parts first")
-            args += ["--favourites", str(store.folder / "parts.json"), "--parts", ",".join(assigned)]
-        elif req.source == "list":
-            name = check_name(req.list or "")
-            if not store.favourites(name):
-                raise BreakganError(f"list {name!r} is empty")
-            args += ["--favourites", str(store.folder / "favourites" / f"{name}.npy")]
-        elif req.source == "blends":
-            if not store.blend_names():
-                raise BreakganError("no blends saved yet")
-            args += ["--favourites", str(store.folder / "blends.npy")]
-        else:
-            raise BreakganError(f"source {req.source!r}: one of parts, list, blends")
+        args += _keyframe_args(req.source, req.list)
         if req.preview:
             args.append("--preview")
         return takes.start(args).status()
@@ -292,5 +319,26 @@ def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | N
         if path is None:
             raise _not_found()
         return FileResponse(path, media_type="video/mp4")
+
+    # --- 8. live --------------------------------------------------------------------------------
+    @app.post("/api/live")
+    def live_start(req: LiveIn):
+        if drum_set is None:
+            raise BreakganError("start the studio with --drums DIR to play live")
+        host = _osc_host(req.osc_host)
+        args = [*drum_set.render_args(req.candidate), "--generator", str(run),
+                *_keyframe_args(req.source, req.list), "--host", host, "--port", str(req.osc_port),
+                "--listen", "0", "--attack-ms", f"{req.attack_ms:g}", "--release-ms", f"{req.release_ms:g}"]
+        if req.preview:
+            args += ["--preview-port", "0", "--preview-device", "cpu" if engine.device.type == "cpu" else "auto"]
+        return live.start(args, (host, req.osc_port)).status()
+
+    @app.get("/api/live")
+    def live_status():
+        return live.status()
+
+    @app.post("/api/live/stop")
+    def live_stop():
+        return live.stop()
 
     return app

@@ -3,7 +3,7 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
 const S = { info: null, list: "favourites", favs: [], selected: [], assigned: {}, shown: [], loading: false,
-            morph: null, morphTimer: null, blendTimer: null, job: null };
+            morph: null, morphTimer: null, blendTimer: null, job: null, live: null, liveTimer: null };
 window.studio = S;  // for the browser test and for curious users
 
 function toast(msg) {
@@ -216,6 +216,7 @@ function renderSources() {
   for (const n of S.info.lists) s.add(new Option(`list ${n}`, `list:${n}`));
   if (S.info.blends.length) s.add(new Option("blends", "blends"));
   if ([...s.options].some((o) => o.value === keep)) s.value = keep;
+  liveSources();
 }
 async function startRender() {
   const src = $("render-source").value; const body = {
@@ -236,6 +237,38 @@ async function pollRender() {
   const v = $("render-video"); v.src = j.video; v.play().catch(() => {});
 }
 
+// --- 8. live: `breakgan live` with the same keyframes, in the background --------------------------
+function liveSources() {
+  const s = $("live-source"); const keep = s.value; s.innerHTML = "";
+  for (const o of $("render-source").options) s.add(new Option(o.text, o.value));
+  if ([...s.options].some((o) => o.value === keep)) s.value = keep;
+}
+function showLive(j) {
+  S.live = j; const st = $("live-status"); st.dataset.state = j.state;
+  const where = j.osc ? ` · OSC to ${j.osc}` + (j.control_port ? ` · control on port ${j.control_port}` : "") : "";
+  st.textContent = j.state + (j.state === "running" || j.state === "starting" ? where : "") + (j.error ? ` — ${j.error}` : "");
+  const active = j.state === "running" || j.state === "starting";
+  $("live-start").disabled = active; $("live-stop").disabled = !active;
+  // the MJPEG stream of live's own preview server (it listens on 127.0.0.1 only)
+  const img = $("live-preview"); const want = active && j.preview ? j.preview + "stream" : null;
+  if (want && img.getAttribute("src") !== want) img.src = want;
+  if (!want && img.hasAttribute("src")) img.removeAttribute("src");
+  clearTimeout(S.liveTimer);
+  if (active) S.liveTimer = setTimeout(async () => showLive(await api("GET", "/api/live")), 700);
+}
+async function startLive() {
+  const src = $("live-source").value;
+  const body = { source: src.startsWith("list:") ? "list" : src, list: src.startsWith("list:") ? src.slice(5) : null,
+                 candidate: +$("render-cand").value || 1, osc_port: +$("live-port").value,
+                 preview: $("live-preview-on").checked, attack_ms: +$("attack").value, release_ms: +$("release").value };
+  $("live-start").disabled = true;
+  try { showLive(await api("POST", "/api/live", body)); } catch (e) { $("live-start").disabled = false; }
+}
+async function stopLive() {
+  $("live-stop").disabled = true; clearTimeout(S.liveTimer);
+  showLive(await api("POST", "/api/live/stop"));
+}
+
 // --- start ----------------------------------------------------------------------------------------
 async function init() {
   S.info = await api("GET", "/api/info"); S.assigned = S.info.assigned;
@@ -252,8 +285,11 @@ async function init() {
   $("attack").onchange = $("release").onchange = selectionChanged;
   $("save-blend").onclick = saveBlend;
   $("render-btn").onclick = startRender;
+  $("live-start").onclick = startLive;
+  $("live-stop").onclick = stopLive;
   await showList(S.info.lists.includes("favourites") || !S.info.lists.length ? "favourites" : S.info.lists[0]);
-  renderBlends(); renderParts(); renderDrums();
+  renderBlends(); renderParts(); renderDrums(); liveSources();
+  showLive(await api("GET", "/api/live"));
   await loadBatch();
   new IntersectionObserver((es) => { if (es.some((e) => e.isIntersecting) && S.shown.length) loadBatch(); })
     .observe($("sentinel"));
