@@ -404,6 +404,13 @@ def _browser(p):
     return p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
 
 
+def requests_live_stopped(url: str) -> bool:
+    import urllib.request
+
+    with urllib.request.urlopen(url + "/api/live", timeout=10) as f:
+        return json.loads(f.read())["state"] == "stopped"
+
+
 @pytest.mark.slow
 def test_page_in_chromium_from_batch_to_playing_preview_render(server, gen, loaded):
     pw = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
@@ -460,6 +467,13 @@ def test_page_in_chromium_from_batch_to_playing_preview_render(server, gen, load
         duration = page.evaluate("document.querySelector('#render-video').duration")
         assert duration > 0
         page.wait_for_function("document.querySelector('#render-video').currentTime > 0", timeout=20_000)
+        # live with the same keyframes: start, running with its preview in the page (stopped below)
+        page.fill("#live-port", str(_free_port()))
+        page.select_option("#live-source", "parts")
+        page.locator("#live-start").click()
+        page.wait_for_selector("#live-status[data-state='running']", timeout=90_000)
+        page.wait_for_function("document.querySelector('#live-preview').naturalWidth > 0", timeout=30_000)
+        assert "OSC to 127.0.0.1:" in page.inner_text("#live-status")
         # select the pair again so the picture shows the morph and the blend at work
         page.locator("#favs .fav[data-seed='2']").click()
         page.wait_for_selector("#blend-img[src^='data:image/png']")
@@ -470,8 +484,12 @@ def test_page_in_chromium_from_batch_to_playing_preview_render(server, gen, load
         assert shot.stat().st_size > 10_000
         if os.environ.get("BREAKGAN_STUDIO_SCREENSHOT"):
             shutil.copy(shot, os.environ["BREAKGAN_STUDIO_SCREENSHOT"])
+        page.locator("#live-stop").click()
+        page.wait_for_selector("#live-status[data-state='stopped']", timeout=20_000)
+        assert page.locator("#live-start").is_enabled()
         browser.close()
     assert not errors, errors
+    assert requests_live_stopped(url)
 
     studio = tmp_path / "studio"
     assert json.loads((studio / "favourites" / "favourites.json").read_text()) == {"seeds": [2, 5]}
