@@ -660,3 +660,20 @@ def test_live_plays_the_chosen_keyframes_and_stops(gen, loaded, tmp_path, drums)
         residual = np.abs(basis @ coef - z.T).max()
         assert (residual < 1e-3) == small, (seeds, residual)
     assert [m.params for m in after if m.address == "/breakgan/playing"][-1:] == [[0]]  # zeroed on stop
+
+
+def test_a_failing_live_reports_its_error_line(tmp_path):
+    from breakgan.studio.live_job import Live
+
+    live = Live()
+    job = live.start(["--drums", str(tmp_path / "no-such-drums")], ("127.0.0.1", 9))
+    deadline = time.time() + 60
+    while job.alive() and time.time() < deadline:
+        time.sleep(0.1)
+    job._reader.join(5)
+    status = live.status()
+    assert status["state"] == "failed" and status["error"].startswith("error:") and "no-such-drums" in status["error"]
+    assert status["preview"] is None
+    second = live.start(["--drums", str(tmp_path / "again")], ("127.0.0.1", 9))  # the failed one is not running
+    second.stop()
+    assert not second.alive() and live.status()["state"] in ("stopped", "failed")  # stopped, unless it failed first
