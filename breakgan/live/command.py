@@ -53,7 +53,7 @@ def live(
                                        "--pattern-seed at once (each given on its own wins)."),
     favourites: Optional[Path] = typer.Option(None, "--favourites", help="Keyframes file, as `render "
                                               "--favourites` reads it: seeds (text or JSON list, or JSON "
-                                              "{part: [seeds]}, e.g. the studio's parts.json) or latents (.npy, "
+                                              "{part: \\[seeds]}, e.g. the studio's parts.json) or latents (.npy, "
                                               "K x latent_size); parts it does not name use --keyframe-seed."),
     attack_ms: float = typer.Option(60.0, "--attack-ms", min=0.0, help="Envelope and latent attack (ms)."),
     release_ms: float = typer.Option(400.0, "--release-ms", min=0.0, help="Envelope and latent release (ms)."),
