@@ -40,7 +40,7 @@ def render(
     random_seed: Optional[int] = typer.Option(None, "--random-seed", help="Old name: sets both --keyframe-seed "
                                               "and --motion-seed."),
     favourites: Optional[Path] = typer.Option(None, "--favourites", help="Keyframes file: seeds (text or JSON list, "
-                                              "or JSON {part: [seeds]}) or latents (.npy, K x latent_size)."),
+                                              "or JSON {part: \\[seeds]}) or latents (.npy, K x latent_size)."),
     keys: int = typer.Option(8, "--keys", help="Keyframes per part for random or single-seed cycles (1..1024)."),
     attack_ms: float = typer.Option(60.0, "--attack-ms", min=0, help="Time for a hit to move its part most of "
                                     "the way to the next keyframe (ms)."),
