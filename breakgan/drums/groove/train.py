@@ -29,8 +29,8 @@ def training_windows(perfs, window_bars: int) -> tuple[np.ndarray, ...]:
     return tuple(np.concatenate(a) for a in (hits, vel, off, tempo))
 
 
-def train(data: str, minutes: float, seed: int = 0, hidden: int = 64, layers: int = 2,
-          window_bars: int = 2, batch: int = 64, log=print) -> tuple[GrooveNet, dict]:
+def train(data: str, minutes: float, seed: int = 0, hidden: int = 64, layers: int = 2, window_bars: int = 2,
+          batch: int = 64, offset_weight: float = 2.0, log=print) -> tuple[GrooveNet, dict]:
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -46,7 +46,7 @@ def train(data: str, minutes: float, seed: int = 0, hidden: int = 64, layers: in
         h, v, o, tp = hits[idx], vel[idx], off[idx], tempo[idx]
         pv, po = net(h, tp)
         mask = h > 0
-        loss = (pv - v).abs()[mask].mean() + 2.0 * (po - o).abs()[mask].mean()
+        loss = (pv - v).abs()[mask].mean() + offset_weight * (po - o).abs()[mask].mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -61,6 +61,7 @@ def train(data: str, minutes: float, seed: int = 0, hidden: int = 64, layers: in
     net.eval()
     meta = {"train_steps": step, "train_seconds": round(time.perf_counter() - t0, 1), "batch": batch,
             "train_windows": int(len(hits)), "train_files": len(perfs), "threads": 1, "seed": seed,
+            "offset_weight": offset_weight,
             "data": "Groove MIDI Dataset v1.0.0, train split (CC BY 4.0)", "steps_per_bar": STEPS_PER_BAR}
     return net, meta
 
@@ -73,8 +74,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--window-bars", type=int, default=2)
+    ap.add_argument("--offset-weight", type=float, default=2.0)
     args = ap.parse_args()
-    net, meta = train(args.data, args.minutes, args.seed, hidden=args.hidden, window_bars=args.window_bars)
+    net, meta = train(args.data, args.minutes, args.seed, hidden=args.hidden, window_bars=args.window_bars,
+                      offset_weight=args.offset_weight)
     save(net, args.out, meta)
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
 

@@ -1,0 +1,195 @@
+"""Drums that keep the groove (primer-guided sampling, density guards, per-seed candidate noise) and the
+humanize model (velocities and micro-timing) through the library and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from badinput import expect_clean_error, run_cli
+
+from breakgan.drums.encoding import labels_from_pattern
+from breakgan.drums.generate import (PLAIN, Decoding, FastDrums, candidate_noise_seed, class_parts,
+                                     density_caps, guided_distribution, make_decoding, nucleus,
+                                     primer_step_distribution)
+from breakgan.drums.model import DrumsConfig, DrumsRNN
+from breakgan.errors import BreakganError
+
+BREAKBEAT = "assets/seeds/breakbeat.mid"
+SNARE_ONLY = 1 << 1
+
+
+def test_candidate_noise_depends_on_seed_content_candidate_and_random_seed():
+    a = np.zeros((32, 9), np.uint8)
+    a[::4, 0] = 100
+    b = a.copy()
+    b[4, 1] = 100
+    seeds = {candidate_noise_seed(0, p, k) for p in (a, b) for k in (1, 2, 3)}
+    assert len(seeds) == 6  # no two (primer, candidate) pairs share noise
+    assert candidate_noise_seed(0, a, 1) == candidate_noise_seed(0, a.copy(), 1)  # content, not identity
+    assert candidate_noise_seed(0, a, 1) != candidate_noise_seed(1, a, 1)
+    assert candidate_noise_seed(2**63 - 1, a, 1) != candidate_noise_seed(2**31 - 1, a, 1)
+    assert candidate_noise_seed(0, a, 1) != candidate_noise_seed(0, a[:16], 1)  # length counts
+    assert 0 <= candidate_noise_seed(2**63 - 1, b, 99) < 2**63
+
+
+def test_guided_distribution_pieces():
+    primer = labels_from_pattern(np.eye(9, dtype=np.uint8)[[0, 2, 1, 2] * 8] * 100)  # kick hat snare hat
+    table, covered = primer_step_distribution(primer, 16)
+    assert covered.all() and np.allclose(table.sum(1), 1)
+    assert table[0, 1] == 1.0 and table[1, 1 << 2] == 1.0
+    p = np.full(512, 1 / 512)
+    caps = density_caps(primer, 16, 1.5)
+    assert caps[1] == 6 and caps[2] == 16  # snare: 1.5 x 4; hats are not capped
+    q = guided_distribution(p, 0, np.zeros(9, int), table=table, covered=covered, caps=caps,
+                            decoding=Decoding(1.0, 1.0, 1.5))
+    assert q[1] == 1.0  # groove_keep 1: the primer's event at this position
+    full = np.zeros(9, int)
+    full[1] = 6
+    q = guided_distribution(p, 3, full, table=table, covered=covered, caps=caps, decoding=Decoding(0.0, 1.0, 1.5))
+    assert q[class_parts()[:, 1]].sum() == 0 and np.isclose(q.sum(), 1)
+    q = guided_distribution(p, 3, np.zeros(9, int), table=table, covered=covered, caps=caps,
+                            decoding=Decoding(0.0, 1.0, 1.5), need_time=True)
+    assert np.isclose(q[class_parts()[:, [2, 3, 8]].any(1)].sum(), 1)
+    n = nucleus(np.array([0.5, 0.3, 0.15, 0.05]), 0.8)
+    assert np.allclose(n, [0.625, 0.375, 0, 0])
+
+
+def snare_loving_model() -> FastDrums:
+    """A tiny DrumsRNN whose next-step distribution is almost all 'snare alone'."""
+    torch.manual_seed(0)
+    model = DrumsRNN(DrumsConfig(layers=(8, 8, 8), attn_length=4))
+    with torch.no_grad():
+        model.fc_b.zero_()
+        model.fc_b[SNARE_ONLY] = 12.0
+    return FastDrums(model)
+
+
+@pytest.mark.parametrize("cap", [1.5, 16.0])
+def test_guard_never_samples_a_snare_roll(cap):
+    fast = snare_loving_model()
+    primer = np.zeros((32, 9), np.uint8)
+    primer[[4, 12, 20, 28], 1] = 100  # 4 snares a bar
+    primer[::2, 2] = 80
+    labels = labels_from_pattern(primer)
+    bars_seen = 0
+    for seed in range(3):
+        out = fast.generate(labels, 32 + 8 * 16, temperature=1.0, seed=seed,
+                            decoding=Decoding(0.0, 1.0, cap), steps_per_bar=16)
+        snares = class_parts()[out[32:]][:, 1].reshape(8, 16).sum(1)
+        assert snares.max() <= 11
+        bars_seen += len(snares)
+    assert bars_seen == 24
+    plain = fast.generate(labels, 32 + 8 * 16, temperature=1.0, seed=0, decoding=PLAIN)
+    assert class_parts()[plain[32:]][:, 1].reshape(8, 16).sum(1).max() >= 12  # without the guard: rolls
+
+
+def test_guided_generation_is_deterministic():
+    fast = snare_loving_model()
+    labels = labels_from_pattern(np.eye(9, dtype=np.uint8)[[0, 2, 1, 2] * 8] * 100)
+    runs = [fast.generate(labels, 96, seed=s, decoding=Decoding()) for s in (5, 5, 6)]
+    assert np.array_equal(runs[0], runs[1])
+    assert np.array_equal(runs[0][:32], labels)
+
+
+def test_make_decoding_checks_values():
+    assert make_decoding(0.3, 0.9, 0) == Decoding(0.3, 0.9, 0.0, False)
+    for args, name in [((float("nan"), 0.9, 1.5), "--groove-keep"), ((0.5, 0.0, 1.5), "--top-p"),
+                       ((0.5, 0.9, -1), "--density-cap"), ((1.5, 0.9, 1.5), "--groove-keep")]:
+        with pytest.raises(BreakganError, match=name):
+            make_decoding(*args)
+
+
+# ---- humanize ---------------------------------------------------------------------------------------
+
+def breakbeat_pattern():
+    from breakgan.drums.seed import seed_from_midi
+
+    return seed_from_midi(BREAKBEAT)
+
+
+def test_humanize_shapes_ranges_and_determinism():
+    from breakgan.drums.groove.apply import humanize
+    from breakgan.drums.groove.model import MAX_OFFSET
+
+    seed = breakbeat_pattern()
+    pat = np.tile(seed.pattern, (2, 1))
+    vel, off = humanize(pat, seed.tempo, 1.0, seed=3)
+    assert vel.shape == pat.shape and off.shape == pat.shape and vel.dtype == np.uint8
+    hits = pat > 0
+    assert np.array_equal(vel > 0, hits)  # hits stay hits, rests stay rests
+    assert vel[hits].min() >= 1 and np.abs(off).max() <= MAX_OFFSET and not off[~hits].any()
+    assert len(np.unique(vel[hits])) > 5 and np.abs(off[hits]).mean() > 0.01
+    again, off2 = humanize(pat, seed.tempo, 1.0, seed=3)
+    assert np.array_equal(again, vel) and np.array_equal(off2, off)
+    other, _ = humanize(pat, seed.tempo, 1.0, seed=4)
+    assert not np.array_equal(other, vel)
+    same, zero = humanize(pat, seed.tempo, 0.0, seed=3)
+    assert np.array_equal(same, pat) and not zero.any()
+    half, off_half = humanize(pat, seed.tempo, 0.5, seed=3)
+    assert np.allclose(off_half, off / 2, atol=1e-6)
+
+
+def onsets_of(folder):
+    return json.loads((folder / "cand-01" / "onsets.json").read_text())
+
+
+def test_drums_humanize_cli_follows_the_quantized_pattern(tmp_path):
+    common = ["drums", "--seed", BREAKBEAT, "--bars", "3", "--sample-rate", "8000", "--random-seed", "7"]
+    assert run_cli(common + ["--out", tmp_path / "q", "--humanize", "0"]).code == 0
+    assert run_cli(common + ["--out", tmp_path / "h", "--humanize", "1"]).code == 0
+    q, h = onsets_of(tmp_path / "q"), onsets_of(tmp_path / "h")
+    dt = 60.0 / q["tempo"] / 4
+    moved = 0
+    for part, events in q["parts"].items():
+        assert all(abs(e["time"] - e["step"] * dt) < 1e-5 for e in events)  # humanize 0: on the grid
+        assert [e["step"] for e in events] == [e["step"] for e in h["parts"][part]]  # same hits
+        moved += sum(abs(a["time"] - b["time"]) > 1e-4 for a, b in zip(events, h["parts"][part]))
+    assert moved > 0
+    record = json.loads((tmp_path / "h" / "breakgan.json").read_text())
+    assert record["options"]["humanize"] == 1.0 and "groove_model" in record["inputs"]
+
+
+def test_drums_groove_writes_a_drums_folder_with_dynamics(tmp_path):
+    from breakgan.timeline import timeline_from_drums
+
+    out = tmp_path / "g"
+    res = run_cli(["drums", "groove", BREAKBEAT, "--out", out, "--sample-rate", "8000"])
+    assert res.code == 0, res.err
+    cand = out / "cand-01"
+    for name in ("pattern.mid", "mix.wav", "onsets.json", "breakgan.json", "parts/snare.mid", "stems/kick.wav"):
+        assert (cand / name).is_file(), name
+    vels = [e["velocity"] for events in onsets_of(out)["parts"].values() for e in events]
+    assert len(set(vels)) > 5
+    timeline = timeline_from_drums(out)  # render and live read it, dynamics included
+    snare = timeline.parts["snare"]
+    assert timeline.duration > 0 and len(snare) > 2 and len(np.unique(snare[:, 1])) > 2
+    grid = 60.0 / timeline.tempo / 4
+    assert np.abs(snare[:, 0] / grid - np.round(snare[:, 0] / grid)).max() > 0.01  # off the grid
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "5", "inf"])
+def test_bad_humanize_amounts(tmp_path, value):
+    expect_clean_error(["drums", "--seed", BREAKBEAT, "--out", tmp_path / "o", "--humanize", value],
+                       names="--humanize", watch=[tmp_path])
+    expect_clean_error(["drums", "groove", BREAKBEAT, "--out", tmp_path / "o", "--amount", value],
+                       names="--amount", watch=[tmp_path])
+
+
+@pytest.mark.parametrize("option,value", [("--groove-keep", "nan"), ("--groove-keep", "2"), ("--top-p", "0"),
+                                          ("--density-cap", "-1")])
+def test_bad_decoding_options(tmp_path, option, value):
+    expect_clean_error(["drums", "--seed", BREAKBEAT, "--out", tmp_path / "o", option, value],
+                       names=option, watch=[tmp_path])
+
+
+def test_groove_on_a_non_midi_file(tmp_path):
+    bad = tmp_path / "notes.mid"
+    bad.write_text("this is not MIDI\n")
+    expect_clean_error(["drums", "groove", bad, "--out", tmp_path / "o"], names=str(bad), watch=[tmp_path])
+    model = tmp_path / "g.safetensors"
+    model.write_bytes(b"\x00" * 64)
+    expect_clean_error(["drums", "groove", BREAKBEAT, "--out", tmp_path / "o", "--groove-model", model],
+                       names=str(model), watch=[tmp_path])
