@@ -195,6 +195,8 @@ def run_drums(seed_midi, out, *, seed_pattern: str | None = None, bars: int = 4,
     runtime, model_info = runtime_model(model)
     if humanize > 0:
         load_groove(groove_model)  # a bad groove model fails before any work
+        if seed.beats_per_bar != 4:
+            warn(f"{seed.source}: {seed.beats_per_bar} beats per bar; the groove model learned 4/4 grooves")
     if seed.tempo_changes:
         info(f"{seed.source}: tempo map with {seed.tempo_changes} change(s); notes placed in musical time, "
              f"played at {seed.tempo:.2f} BPM")

@@ -24,6 +24,7 @@ POSITIONS = 16
 MAX_OFFSET = 0.45  # predicted offsets stay inside +-0.45 steps, so hits of one part never swap order
 SHIPPED = Path(__file__).resolve().parents[3] / "assets" / "drums" / "groove.safetensors"
 MAX_MODEL_BYTES = 16 * 2**20
+PREDICT_BATCH = 256  # windows per forward pass
 
 
 def tempo_feature(bpm) -> torch.Tensor:
@@ -65,7 +66,10 @@ def predict(net: GrooveNet, hits: np.ndarray, tempo: float) -> tuple[np.ndarray,
     if steps == 0:
         return np.zeros((0, NUM_PARTS)), np.zeros((0, NUM_PARTS))
     win, bars = windows(np.asarray(hits) > 0, net.window_bars)
-    vel, off = net(torch.from_numpy(win), torch.full((len(win),), float(tempo)))
+    chunks = [net(torch.from_numpy(win[i:i + PREDICT_BATCH]), torch.full((len(win[i:i + PREDICT_BATCH]),),
+                                                                         float(tempo)))
+              for i in range(0, len(win), PREDICT_BATCH)]  # bounded memory for long patterns
+    vel, off = torch.cat([c[0] for c in chunks]), torch.cat([c[1] for c in chunks])
     acc_v = np.zeros((bars * STEPS_PER_BAR, NUM_PARTS))
     acc_o = np.zeros_like(acc_v)
     n = np.zeros((bars * STEPS_PER_BAR, 1))
