@@ -178,7 +178,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="12 primers x 3 candidates")
     ap.add_argument("--primers", type=int, default=24)
     ap.add_argument("--candidates", type=int, default=3)
-    ap.add_argument("--settings", default="default,plain", help="comma-free list separated by ';'")
+    ap.add_argument("--settings", default="default;plain",
+                    help=f"settings separated by ';': {', '.join(SETTINGS)} or 'keep=0.5,top_p=0.95,cap=1.5,T=1.0'")
     ap.add_argument("--no-baselines", action="store_true")
     args = ap.parse_args()
     primers, cands = (12, 3) if args.quick else (args.primers, args.candidates)
