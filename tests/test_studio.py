@@ -186,6 +186,53 @@ def test_morph_frames_follow_renders_attack_and_release(gen, loaded, tmp_path):
     assert bad.status_code == 400
 
 
+def _tiny_conditional(classes=("ann", "bo", "cy")):
+    import torch
+
+    from breakgan.gan.networks import Generator, NetConfig
+
+    torch.manual_seed(3)
+    G = Generator(NetConfig(resolution=16, latent_size=16, fmap_base=64, fmap_max=16, num_classes=len(classes))).eval()
+    G.clamp = True
+    return G, {"latent_size": 16, "resolution": 16, "num_classes": len(classes), "labels": list(classes)}
+
+
+def test_class_morph_moves_one_latent_from_class_a_to_class_b(gen, loaded, tmp_path):
+    """Conditional generators: frame 0 is G(z, class A), the last frame G(z, class B), same latent."""
+    import base64
+
+    import torch
+
+    from breakgan.gan.sampling import generate_images
+    from breakgan.seeds import latent_for_seed
+
+    G, info = _tiny_conditional()
+    client = TestClient(create_app(tmp_path / "g", tmp_path / "studio", device="cpu", generator=(G, info)))
+    assert client.get("/api/info").json()["classes"] == ["ann", "bo", "cy"]
+    r = client.post("/api/morph/class", json={"seed": {"seed": 4}, "a": 0, "b": 2})
+    assert r.status_code == 200, r.text
+    m = r.json()
+    frames = [_png(base64.b64decode(u.split(",")[1])) for u in m["forward"] + m["back"]]
+    z = torch.from_numpy(np.asarray(latent_for_seed(4, 16), np.float32).reshape(1, -1))
+    want_a, want_b = (generate_images(G, z, labels=torch.tensor([k]))[0] for k in (0, 2))
+    assert np.abs(want_a.astype(int) - want_b).mean() > 1.0  # the classes look different
+    n = len(m["forward"])
+    np.testing.assert_array_equal(frames[0], want_a)
+    np.testing.assert_array_equal(frames[n - 1], want_b)
+    np.testing.assert_array_equal(frames[n], want_b)  # and back
+    np.testing.assert_array_equal(frames[-1], want_a)
+    middle = frames[n // 2].astype(int)
+    assert np.abs(middle - want_a).mean() > 0.5 and np.abs(middle - want_b).mean() > 0.5
+    for body in [{"seed": {"seed": 4}, "a": 0, "b": 3}, {"seed": {"seed": 4}, "a": -1, "b": 1},
+                 {"seed": {"seed": -4}, "a": 0, "b": 1}, {"seed": {"seed": 4}, "a": "x", "b": 1}]:
+        assert client.post("/api/morph/class", json=body).status_code == 400, body
+    # an unconditional generator has no classes: none offered, the request refused
+    plain = _client(gen, loaded, tmp_path / "plain")
+    assert plain.get("/api/info").json()["classes"] == []
+    r = plain.post("/api/morph/class", json={"seed": {"seed": 4}, "a": 0, "b": 1})
+    assert r.status_code == 400 and "not conditional" in r.json()["error"]
+
+
 # --- 4. blend -------------------------------------------------------------------------------------
 def test_blend_is_saved_as_latents_render_reads(gen, loaded, tmp_path):
     from breakgan.gan.sampling import latent_for_seed
@@ -240,6 +287,77 @@ def test_drums_candidates_are_served_by_number(gen, loaded, tmp_path, drums):
     assert client.get("/drums/1/stems/kick.wav").content == (drums / "cand-01" / "stems" / "kick.wav").read_bytes()
     assert client.get("/drums/1/pianoroll.png").status_code == 200
     assert client.get("/drums/2/mix.wav").status_code == 404
+
+
+@pytest.fixture(scope="module")
+def drums2(tmp_path_factory) -> Path:
+    """2 bars, the first the seed's: a regeneration has a bar to redo."""
+    out = tmp_path_factory.mktemp("drums2") / "d"
+    r = run_cli(["drums", "--seed", ROOT / "assets/seeds/breakbeat.mid", "--bars", "2", "--seed-bars", "1",
+                 "--out", out])
+    assert r.code == 0, r.err
+    return out
+
+
+def test_regenerate_drums_at_a_temperature_makes_a_new_current_folder(gen, loaded, tmp_path, drums2):
+    from breakgan.stage import read_record
+
+    before = {p: p.read_bytes() for p in drums2.rglob("*") if p.is_file()}
+    client = _client(gen, loaded, tmp_path, drums2)
+    for body in ['{"temperature": -0.1, "seed": 1}', '{"temperature": 2.5, "seed": 1}', '{"temperature": NaN, "seed": 1}',
+                 '{"temperature": Infinity, "seed": 1}', '{"temperature": 1, "seed": -1}',
+                 '{"temperature": 1, "seed": 9223372036854775808}', '{"temperature": 1, "seed": "x"}',
+                 '{"temperature": "1", "seed": 1.5}', '{"temperature": 1, "seed": 1, "candidate": 5}', '{"seed": 1}']:
+        r = client.post("/api/drums/regenerate", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 400 and r.json()["error"], (body, r.text)
+    assert client.get("/api/drums/regenerate").json()["state"] == "idle"
+    assert _client(gen, loaded, tmp_path / "other").post(
+        "/api/drums/regenerate", json={"temperature": 1, "seed": 1}).status_code == 400
+
+    status = client.post("/api/drums/regenerate", json={"temperature": 0.8, "seed": 7}).json()
+    assert status["state"] == "running" and status["folder"] == "drums-t080-s7"
+    busy = client.post("/api/drums/regenerate", json={"temperature": 0.8, "seed": 7})
+    assert busy.status_code == 400 and "already" in busy.json()["error"]
+    deadline = time.time() + 120
+    while status["state"] == "running" and time.time() < deadline:
+        time.sleep(0.2)
+        status = client.get("/api/drums/regenerate").json()
+    assert status["state"] == "done", status
+    assert status["done"] == status["total"] == 1  # drums' own progress bar, read while it ran
+    new = tmp_path / "renders" / "drums-t080-s7"
+    assert (new / "cand-01" / "onsets.json").is_file()
+    old_rec, rec = read_record(drums2), read_record(new)
+    assert rec["options"]["temperature"] == 0.8 and rec["options"]["random_seed"] == 7
+    assert rec["bars"] == old_rec["bars"] == 2 and rec["options"]["seed_bars"] == 1
+    assert rec["inputs"]["seed"]["hash"] == old_rec["inputs"]["seed"]["hash"]  # the same seed MIDI
+    info = client.get("/api/info").json()
+    assert info["drums_folder"] == "drums-t080-s7" and [c["name"] for c in info["drums"]] == ["cand-01"]
+    assert client.get("/drums/1/mix.wav").content == (new / "cand-01" / "mix.wav").read_bytes()
+    assert {p: p.read_bytes() for p in drums2.rglob("*") if p.is_file()} == before  # the original untouched
+    # the same values again: a new folder beside it, never the old one
+    assert client.app.state.regenerations.fresh_folder(0.8, 7).name == "drums-t080-s7-2"
+
+
+def test_regenerate_without_a_recorded_seed_continues_the_candidates_pattern(drums, tmp_path):
+    from breakgan.studio.drums import Drums
+    from breakgan.studio.drums_job import regenerate_args
+
+    copy = tmp_path / "d"
+    shutil.copytree(drums, copy)
+    args = regenerate_args(Drums(copy), 1, 0.5, 3)
+    assert args[args.index("--seed") + 1] == str((ROOT / "assets/seeds/breakbeat.mid").resolve())
+    record = json.loads((copy / "breakgan.json").read_text())
+    record["inputs"]["seed"]["hash"] = "sha256:" + "0" * 64  # the seed file changed since: not that seed
+    (copy / "breakgan.json").write_text(json.dumps(record))
+    args = regenerate_args(Drums(copy), 1, 0.5, 3)
+    assert args[args.index("--seed") + 1] == str((copy / "cand-01" / "pattern.mid").resolve())
+    assert args[args.index("--seed-bars") + 1] == "1" and args[args.index("--bars") + 1] == "1"
+    assert args[args.index("--temperature") + 1] == "0.5" and args[args.index("--random-seed") + 1] == "3"
+    record["options"]["seed_pattern"] = "kick: x...x...; snare: ....x..."
+    (copy / "breakgan.json").write_text(json.dumps(record))
+    assert "--seed-pattern=kick: x...x...; snare: ....x..." in regenerate_args(Drums(copy), 1, 0.5, 3)
+    with pytest.raises(BreakganError, match="candidate 2"):
+        regenerate_args(Drums(copy), 2, 0.5, 3)
 
 
 TRAVERSALS = [
@@ -467,6 +585,17 @@ def test_page_in_chromium_from_batch_to_playing_preview_render(server, gen, load
         duration = page.evaluate("document.querySelector('#render-video').duration")
         assert duration > 0
         page.wait_for_function("document.querySelector('#render-video').currentTime > 0", timeout=20_000)
+        # drums regenerated at temperature 0.6, pattern seed 3: the new folder becomes the candidates shown
+        assert page.locator("#class-row").is_hidden()  # the demo generator is unconditional
+        assert page.text_content("#drums-folder") == "d"
+        page.evaluate("(() => { const r = document.querySelector('#regen-temp'); r.value = '0.6';"
+                      " r.dispatchEvent(new Event('input')); })()")
+        page.fill("#regen-seed", "3")
+        page.locator("#regen-btn").click()
+        page.wait_for_function("document.querySelector('#drums-folder').textContent === 'drums-t060-s3'",
+                               timeout=90_000)
+        assert page.locator("#drums .cand img[src='/drums/1/pianoroll.png']").count() == 1
+        assert (tmp_path / "renders" / "drums-t060-s3" / "cand-01" / "onsets.json").is_file()
         # live with the same keyframes: start, running with its preview in the page (stopped below)
         page.fill("#live-port", str(_free_port()))
         page.select_option("#live-source", "parts")

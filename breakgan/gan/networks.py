@@ -162,7 +162,11 @@ class Generator(nn.Module):
         x = pixel_norm(z)
         if self.config.num_classes:
             # Without labels, the average class embedding: a deterministic "any class" sample.
-            e = self.embed[labels] if labels is not None else self.embed.mean(0, keepdim=True).expand(len(z), -1)
+            # Float labels (B, num_classes) are class weights: a mix of embeddings (the studio's class morph).
+            if labels is not None and labels.is_floating_point():
+                e = labels.to(self.embed.dtype) @ self.embed
+            else:
+                e = self.embed[labels] if labels is not None else self.embed.mean(0, keepdim=True).expand(len(z), -1)
             x = torch.cat([x, pixel_norm(e.to(x.dtype))], dim=1)
         x = self.dense(x).view(len(z), -1, 4, 4)
         x = pixel_norm(lrelu(x))

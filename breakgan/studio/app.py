@@ -20,9 +20,10 @@ from breakgan.errors import BreakganError
 from breakgan.parts import PARTS
 from breakgan.seeds import MAX_KEYFRAMES, SEED_LIMIT, check_truncation
 from breakgan.studio.drums import Drums, inside
+from breakgan.studio.drums_job import Regenerations
 from breakgan.studio.engine import Engine
 from breakgan.studio.jobs import TAKE_RE, Renders
-from breakgan.studio.latents import blend_latents, morph_path
+from breakgan.studio.latents import blend_latents, morph_fractions, morph_path
 from breakgan.studio.live_job import Live
 from breakgan.studio.store import NAME_RE, Store, check_name
 
@@ -51,6 +52,21 @@ class MorphIn(BaseModel):
     attack_ms: float = Field(60.0, ge=0, le=4000)
     release_ms: float = Field(400.0, ge=0, le=4000)
     fps: float = Field(30.0, gt=0, le=60)
+
+
+class ClassMorphIn(BaseModel):
+    seed: Fav  # the one latent the class moves under
+    a: int = Field(ge=0)  # class indices into info["labels"]
+    b: int = Field(ge=0)
+    attack_ms: float = Field(60.0, ge=0, le=4000)
+    release_ms: float = Field(400.0, ge=0, le=4000)
+    fps: float = Field(30.0, gt=0, le=60)
+
+
+class RegenerateIn(BaseModel):
+    temperature: float  # 0..2, checked by drums_job.check_temperature (finite too)
+    seed: int  # the pattern seed, checked by seeds.check_seed
+    candidate: int = Field(1, ge=1, le=999)  # whose pattern.mid seeds it when the folder records no seed
 
 
 class BlendIn(BaseModel):
@@ -114,8 +130,8 @@ def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | N
     """The studio for generator RUN; favourites etc. in studio_dir. `generator` may pass a loaded (G, info)."""
     engine = Engine(generator if generator is not None else run, device=device)
     store = Store(studio_dir, engine.latent)
-    drum_set = Drums(drums) if drums is not None else None
     takes = Renders(renders)
+    regen = Regenerations(renders)
     live = Live()
 
     @contextlib.asynccontextmanager
@@ -123,10 +139,16 @@ def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | N
         yield
         live.stop()
         takes.stop_all()
+        regen.stop()
         engine.close()
 
     app = FastAPI(title="breakgan studio", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine, app.state.store, app.state.renders, app.state.live = engine, store, takes, live
+    app.state.drums = Drums(drums) if drums is not None else None  # regenerate replaces it
+    app.state.regenerations = regen
+
+    def current_drums() -> Drums | None:
+        return app.state.drums
 
     async def work(fn, *args, **kwargs):
         return await asyncio.wrap_future(engine.submit(fn, *args, **kwargs))
@@ -157,12 +179,14 @@ def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | N
 
     @app.get("/api/info")
     def info():
+        drum_set = current_drums()
         return {
             "run": Path(run).name, "resolution": engine.resolution, "latent_size": engine.latent_size,
             "device": str(engine.device), "parts": list(PARTS), "lists": store.list_names(),
             "assigned": store.parts(), "blends": store.blend_names(), "next_seed": store.next_seed(),
             "drums": [drum_set.describe(n) for n in drum_set.numbers()] if drum_set else [],
-            "takes": takes.takes(),
+            "takes": takes.takes(), "drums_folder": drum_set.folder.name if drum_set else None,
+            "classes": engine.classes,
         }
 
     # --- 1. endless sampling --------------------------------------------------------------------
@@ -221,6 +245,21 @@ def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | N
         return {"fps": req.fps, "forward": [_data_url(p) for p in pngs[:len(fwd)]],
                 "back": [_data_url(p) for p in pngs[len(fwd):]]}
 
+    @app.post("/api/morph/class")
+    async def morph_class(req: ClassMorphIn):
+        """One latent, its class embedding moving from class a to class b (conditional generators only)."""
+        if not engine.classes:
+            raise BreakganError("this generator is not conditional: it has no classes to morph between")
+        for k in (req.a, req.b):
+            if k >= len(engine.classes):
+                raise BreakganError(f"class {k}: this generator has classes 0..{len(engine.classes) - 1}")
+        z = engine.latent(req.seed.seed, check_truncation(req.seed.truncation))
+        fwd = morph_fractions(req.attack_ms, req.release_ms, req.fps)
+        pngs = await work(engine.class_pngs, z, req.a, req.b, np.concatenate([fwd, 1.0 - fwd]))
+        return {"fps": req.fps, "forward": [_data_url(p) for p in pngs[:len(fwd)]],
+                "back": [_data_url(p) for p in pngs[len(fwd):]], "a": engine.classes[req.a],
+                "b": engine.classes[req.b]}
+
     # --- 4. blend -------------------------------------------------------------------------------
     def _blend(req: BlendIn) -> np.ndarray:
         z = np.stack([engine.latent(f.seed, check_truncation(f.truncation)) for f in req.items])
@@ -257,6 +296,7 @@ def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | N
 
     # --- 6. drums -------------------------------------------------------------------------------
     def _drum_file(number: int, what: str) -> FileResponse:
+        drum_set = current_drums()
         path = drum_set.file(number, what) if drum_set is not None else None
         if path is None:
             raise _not_found()
@@ -275,6 +315,22 @@ def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | N
         if part not in PARTS:
             raise _not_found()
         return _drum_file(number, part)
+
+    @app.post("/api/drums/regenerate")
+    def drums_regenerate(req: RegenerateIn):
+        drum_set = current_drums()
+        if drum_set is None:
+            raise BreakganError("start the studio with --drums DIR to regenerate drums")
+
+        def use(folder: Path) -> None:
+            app.state.drums = Drums(folder)
+
+        return regen.start(drum_set, req.candidate, req.temperature, req.seed, use).status()
+
+    @app.get("/api/drums/regenerate")
+    def drums_regenerate_status():
+        job = regen.job
+        return job.status() if job is not None else {"state": "idle"}
 
     # --- 7. render ------------------------------------------------------------------------------
     def _keyframe_args(source: str, list_name: str | None) -> list[str]:
@@ -297,6 +353,7 @@ def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | N
 
     @app.post("/api/render")
     def render_start(req: RenderIn):
+        drum_set = current_drums()
         if drum_set is None:
             raise BreakganError("start the studio with --drums DIR to render")
         args = ["--run", str(run), *drum_set.render_args(req.candidate), "--layout", "tiles",
@@ -323,6 +380,7 @@ def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | N
     # --- 8. live --------------------------------------------------------------------------------
     @app.post("/api/live")
     def live_start(req: LiveIn):
+        drum_set = current_drums()
         if drum_set is None:
             raise BreakganError("start the studio with --drums DIR to play live")
         host = _osc_host(req.osc_host)

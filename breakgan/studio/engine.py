@@ -44,6 +44,10 @@ class Engine:
             self.G, self.info = generator
         self.latent_size = int(self.info["latent_size"])
         self.resolution = int(self.info["resolution"])
+        n = int(self.info.get("num_classes") or 0)
+        names = [str(x) for x in self.info.get("labels") or []]
+        # a conditional generator's class names (its numbers where it has none); [] when unconditional
+        self.classes = (names if len(names) == n else [str(k) for k in range(n)]) if n > 0 else []
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-generator")
         self._cache: OrderedDict[tuple, bytes] = OrderedDict()
         self._cache_size = 0
@@ -100,3 +104,14 @@ class Engine:
 
     def latent_pngs(self, latents: np.ndarray) -> list[bytes]:
         return [png_bytes(img) for img in self.images(latents)]
+
+    def class_pngs(self, latent: np.ndarray, a: int, b: int, fractions: np.ndarray) -> list[bytes]:
+        """One latent under class weights moving from class a to class b: the label embedding is
+        interpolated (G mixes embeddings for float labels), fraction 0 is exactly class a, 1 class b."""
+        import torch
+
+        from breakgan.studio.latents import class_weights
+
+        w = torch.from_numpy(class_weights(a, b, fractions, len(self.classes)))
+        z = torch.from_numpy(np.repeat(np.asarray(latent, np.float32)[None, :], len(w), axis=0))
+        return [png_bytes(img) for img in generate_images(self.G, z, labels=w, batch_size=1, device=self.device)]

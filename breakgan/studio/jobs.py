@@ -1,4 +1,4 @@
-"""`breakgan render` in a background process, its progress read from its progress bar.
+"""`breakgan render` (and other commands) in a background process, progress read from its progress bar.
 
 A separate process keeps the page answering while the render holds the CPU (or GPU), and runs the
 very command a user would type. Its rich progress bar is forced on (TTY_INTERACTIVE=1, NO_COLOR=1)
@@ -18,25 +18,34 @@ from pathlib import Path
 from breakgan.errors import BreakganError
 
 TAKE_RE = re.compile(r"take-(\d{3,4})")
-_PROGRESS_RE = re.compile(r"render\b[^\n\r]*?(\d+)/(\d+)")
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-class RenderJob:
-    def __init__(self, take: str, args: list[str], out: Path):
-        self.take, self.args, self.out = take, args, out
+class CliJob:
+    """One breakgan command in a background process; its progress is the last "LABEL ... N/M" its bar draws.
+
+    `succeeded()` (called once the process ended with code 0) says whether it made what it should.
+    """
+
+    label = "render"
+
+    def __init__(self, args: list[str]):
+        self.args = args
         self.done = 0
         self.total = 0
         self.state = "running"
         self.error = ""
         self.started = time.time()
         self.finished: float | None = None
-        self._tail = ""
+        self._progress_re = re.compile(rf"{self.label}\b[^\n\r]*?(\d+)/(\d+)")
         env = dict(os.environ, TTY_INTERACTIVE="1", NO_COLOR="1", COLUMNS="160", PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen([sys.executable, "-m", "breakgan.cli", *args], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        self._reader = threading.Thread(target=self._read, name=f"studio-{take}", daemon=True)
+        self._reader = threading.Thread(target=self._read, name=f"studio-{self.label}", daemon=True)
         self._reader.start()
+
+    def succeeded(self) -> bool:
+        return True
 
     def _read(self) -> None:
         buf = ""
@@ -45,29 +54,44 @@ class RenderJob:
             if not chunk:
                 break
             buf = (buf + _ANSI_RE.sub("", chunk.decode("utf-8", "replace")))[-8192:]
-            found = _PROGRESS_RE.findall(buf)
+            found = self._progress_re.findall(buf)
             if found:
                 self.done, self.total = (int(x) for x in found[-1])
         code = self.proc.wait()
-        self._tail = buf
+        try:
+            ok = code == 0 and self.succeeded()
+        except BreakganError as e:
+            buf, ok = f"error: {e}", False
         self.finished = time.time()
-        if code == 0 and (self.out / "render.mp4").is_file():
+        if ok:
             self.done = self.total = max(self.total, self.done)
             self.state = "done"
         else:
             lines = [ln.strip() for ln in re.split(r"[\r\n]", buf) if ln.strip()]
             errors = [ln for ln in lines if ln.startswith("error:")]
-            self.error = (errors or lines or [f"render exited with code {code}"])[-1]
+            self.error = (errors or lines or [f"{self.label} exited with code {code}"])[-1]
             self.state = "failed"
 
     def status(self) -> dict:
-        return {"take": self.take, "state": self.state, "done": self.done, "total": self.total,
-                "error": self.error, "seconds": round((self.finished or time.time()) - self.started, 2),
-                "video": f"/renders/{self.take}/render.mp4" if self.state == "done" else None}
+        return {"state": self.state, "done": self.done, "total": self.total, "error": self.error,
+                "seconds": round((self.finished or time.time()) - self.started, 2)}
 
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
+
+
+class RenderJob(CliJob):
+    def __init__(self, take: str, args: list[str], out: Path):
+        self.take, self.out = take, out
+        super().__init__(args)
+
+    def succeeded(self) -> bool:
+        return (self.out / "render.mp4").is_file()
+
+    def status(self) -> dict:
+        return {"take": self.take, **super().status(),
+                "video": f"/renders/{self.take}/render.mp4" if self.state == "done" else None}
 
 
 class Renders:

@@ -32,11 +32,25 @@ def morph_times(attack_ms: float, release_ms: float, fps: float) -> np.ndarray:
     return times if times[-1] >= span - 1e-9 else np.append(times, span)
 
 
+def morph_fractions(attack_ms: float, release_ms: float, fps: float) -> np.ndarray:
+    """(F,) fraction of the way from key a to key b at each preview frame of one hit: 0 first, 1 last."""
+    t = morph_times(attack_ms, release_ms, fps)
+    return np.asarray(step_progress(t, attack_ms / 1000.0, release_ms / 1000.0), np.float64)
+
+
 def morph_path(a: np.ndarray, b: np.ndarray, attack_ms: float, release_ms: float, fps: float) -> np.ndarray:
     """Latents (F, D) float32 of one hit moving key a to key b, one per frame at `fps`."""
-    t = morph_times(attack_ms, release_ms, fps)
-    frac = step_progress(t, attack_ms / 1000.0, release_ms / 1000.0)
+    frac = morph_fractions(attack_ms, release_ms, fps)
     return slerp(np.asarray(a)[None, :], np.asarray(b)[None, :], frac).astype(np.float32)
+
+
+def class_weights(a: int, b: int, fractions: np.ndarray, num_classes: int) -> np.ndarray:
+    """(F, num_classes) float32 class weights moving linearly from one-hot class a to one-hot class b."""
+    f = np.asarray(fractions, np.float64).reshape(-1)
+    w = np.zeros((len(f), num_classes), np.float64)
+    w[:, a] += 1.0 - f
+    w[:, b] += f
+    return w.astype(np.float32)
 
 
 def blend_latents(latents: np.ndarray, weights) -> np.ndarray:

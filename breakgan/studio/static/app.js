@@ -117,6 +117,21 @@ async function startMorph(a, b) {
   const m = await api("POST", "/api/morph", body);
   S.morph = { a, b, ...m, shown: 0 }; $("keep-pair").disabled = false;
   $("morph-label").textContent = `${a.seed} → ${b.seed} (${m.forward.length} frames per hit)`;
+  animateMorph(m);
+}
+// conditional generators: one favourite's latent, its class embedding moving from class A to class B
+async function startClassMorph() {
+  const f = selectedFavs()[0];
+  if (!f) { toast("select a favourite first"); return; }
+  clearTimeout(S.morphTimer);
+  const body = { seed: f, a: +$("class-a").value, b: +$("class-b").value, attack_ms: +$("attack").value,
+                 release_ms: +$("release").value, fps: 30 };
+  const m = await api("POST", "/api/morph/class", body);
+  S.morph = { a: null, b: null, ...m, classMorph: true, shown: 0 }; $("keep-pair").disabled = true;
+  $("morph-label").textContent = `seed ${f.seed}: class ${m.a} → ${m.b}`;
+  animateMorph(m);
+}
+function animateMorph(m) {
   const seq = [[m.forward[0], 500], ...m.forward.map((f) => [f, 1000 / m.fps]), [m.back[0], 500],
                ...m.back.map((f) => [f, 1000 / m.fps])];
   let i = 0;
@@ -192,6 +207,7 @@ async function assign(part, clear) {
 // --- 6. drums -----------------------------------------------------------------------------------
 function renderDrums() {
   const box = $("drums"); box.innerHTML = ""; const cs = $("render-cand"); cs.innerHTML = "";
+  $("regen-row").hidden = !S.info.drums.length; $("drums-folder").textContent = S.info.drums_folder ?? "";
   if (!S.info.drums.length) { box.innerHTML = '<span class="hint">start with --drums DIR to audition and render</span>'; }
   for (const c of S.info.drums) {
     cs.add(new Option(c.name, c.number));
@@ -207,6 +223,24 @@ function renderDrums() {
     }
     d.append(stems); box.append(d);
   }
+}
+
+// regenerate: `breakgan drums` at another temperature in the background; its folder becomes the drums
+async function startRegenerate() {
+  const body = { temperature: +$("regen-temp").value, seed: +$("regen-seed").value,
+                 candidate: +$("render-cand").value || 1 };
+  $("regen-btn").disabled = true;
+  try { S.regen = await api("POST", "/api/drums/regenerate", body); pollRegenerate(); }
+  catch (e) { $("regen-btn").disabled = false; }
+}
+async function pollRegenerate() {
+  const j = S.regen = await api("GET", "/api/drums/regenerate");
+  const bar = $("regen-progress"); bar.hidden = false; bar.max = j.total || 1; bar.value = j.done;
+  $("regen-status").textContent = `${j.folder}: ${j.state} ${j.done}/${j.total || "?"}, ${j.seconds} s`;
+  if (j.state === "running") { setTimeout(pollRegenerate, 400); return; }
+  $("regen-btn").disabled = false;
+  if (j.state === "failed") { toast(j.error); $("regen-status").textContent += ` — ${j.error}`; return; }
+  S.info = { ...S.info, ...(await api("GET", "/api/info")) }; renderDrums();
 }
 
 // --- 7. render ----------------------------------------------------------------------------------
@@ -285,6 +319,11 @@ async function init() {
   $("attack").onchange = $("release").onchange = selectionChanged;
   $("save-blend").onclick = saveBlend;
   $("render-btn").onclick = startRender;
+  $("regen-btn").onclick = startRegenerate;
+  $("regen-temp").oninput = () => { $("regen-temp-out").textContent = $("regen-temp").value; };
+  $("class-morph").onclick = startClassMorph;
+  $("class-row").hidden = !S.info.classes.length;
+  S.info.classes.forEach((c, i) => { $("class-a").add(new Option(c, i)); $("class-b").add(new Option(c, i, false, i === 1)); });
   $("live-start").onclick = startLive;
   $("live-stop").onclick = stopLive;
   await showList(S.info.lists.includes("favourites") || !S.info.lists.length ? "favourites" : S.info.lists[0]);
