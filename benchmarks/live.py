@@ -148,50 +148,10 @@ NDI_FPS = 240.0
 
 
 def ndi_receiver(names: list[str], conn) -> None:
-    """Separate process: find `names` on 127.0.0.1 (no mDNS), record (source, timecode s, capture Unix s)
-    of every video frame until told to stop."""
-    import threading
+    """Separate process: (source, timecode s, capture Unix s) of every frame, via the project's receiver."""
+    from breakgan.live.ndi_receiver import record_frames
 
-    import NDIlib as ndi
-
-    ndi.initialize()
-    create = ndi.FindCreate()
-    create.extra_ips = "127.0.0.1"
-    finder = ndi.find_create_v2(create)
-    found, deadline = {}, time.monotonic() + 60
-    while len(found) < len(names) and time.monotonic() < deadline:
-        ndi.find_wait_for_sources(finder, 200)
-        for src in ndi.find_get_current_sources(finder):
-            name = src.ndi_name.rsplit("(", 1)[-1].rstrip(")")
-            if name in names:
-                found[name] = src
-    receivers = {}
-    for name, src in found.items():
-        rc = ndi.RecvCreateV3()
-        rc.color_format = ndi.RECV_COLOR_FORMAT_RGBX_RGBA
-        receivers[name] = ndi.recv_create_v3(rc)
-        ndi.recv_connect(receivers[name], src)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not all(ndi.recv_get_no_connections(r) for r in receivers.values()):
-        time.sleep(0.02)
-    conn.send(sorted(found))
-    rows, stop = [], threading.Event()
-
-    def pump(name, r):
-        while not stop.is_set():
-            kind, v, _, _ = ndi.recv_capture_v2(r, 100)
-            if kind == ndi.FRAME_TYPE_VIDEO:
-                rows.append((name, v.timecode / 1e7, time.time()))
-                ndi.recv_free_video_v2(r, v)
-
-    threads = [threading.Thread(target=pump, args=item, daemon=True) for item in receivers.items()]
-    for t in threads:
-        t.start()
-    conn.recv()
-    stop.set()
-    for t in threads:
-        t.join(2)
-    conn.send(rows)
+    record_frames(names, conn)
 
 
 def random_generator(folder: Path, resolution: int) -> Path:

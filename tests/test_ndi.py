@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import threading
 import time
 
 import numpy as np
 import pytest
 
 NDIlib = pytest.importorskip("NDIlib")
+
+from breakgan.live.ndi_receiver import record_frames  # noqa: E402  (after the binding is known present)
 
 FPS = 30.0
 SIZE = (48, 32)
@@ -27,49 +28,8 @@ HITS = {"kick": [0.0, 1.125, 2.0, 3.375], "snare": [0.5, 1.5, 2.625, 3.5],
 
 
 def receive(names: list[str], conn) -> None:
-    """Child process: find `names` on 127.0.0.1, connect, say 'ready', record every video frame until
-    told to stop, then send back [(source, timecode s, capture Unix s, xres, yres, RGB array)]."""
-    import NDIlib as ndi
-
-    ndi.initialize()
-    create = ndi.FindCreate()
-    create.extra_ips = "127.0.0.1"
-    finder = ndi.find_create_v2(create)
-    found, deadline = {}, time.monotonic() + 60
-    while len(found) < len(names) and time.monotonic() < deadline:
-        ndi.find_wait_for_sources(finder, 200)
-        for src in ndi.find_get_current_sources(finder):
-            name = src.ndi_name.rsplit("(", 1)[-1].rstrip(")")
-            if name in names:
-                found[name] = src
-    receivers = {}
-    for name, src in found.items():
-        rc = ndi.RecvCreateV3()
-        rc.color_format = ndi.RECV_COLOR_FORMAT_RGBX_RGBA
-        rc.bandwidth = ndi.RECV_BANDWIDTH_HIGHEST
-        receivers[name] = ndi.recv_create_v3(rc)
-        ndi.recv_connect(receivers[name], src)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not all(ndi.recv_get_no_connections(r) for r in receivers.values()):
-        time.sleep(0.02)
-    conn.send(sorted(found))
-    rows, stop = [], threading.Event()
-
-    def pump(name, r):
-        while not stop.is_set():
-            kind, v, _, _ = ndi.recv_capture_v2(r, 100)
-            if kind == ndi.FRAME_TYPE_VIDEO:
-                rows.append((name, v.timecode / 1e7, time.time(), v.xres, v.yres, np.array(v.data[:, :, :3])))
-                ndi.recv_free_video_v2(r, v)
-
-    threads = [threading.Thread(target=pump, args=item, daemon=True) for item in receivers.items()]
-    for t in threads:
-        t.start()
-    conn.recv()  # stop
-    stop.set()
-    for t in threads:
-        t.join(2)
-    conn.send(rows)
+    """Child process: the project's NDI receiver, keeping each frame's pixels."""
+    record_frames(names, conn, pixels=True)
 
 
 def write_inputs(root):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ipaddress
 import sys
-import time
 from typing import Protocol
 
 import numpy as np
@@ -113,24 +112,10 @@ class NdiSink:
     def visible(self, ips: tuple[str, ...], timeout_s: float = 3.0) -> set[str]:
         """Which of this sink's sources an NDI finder looking at `ips` lists within timeout_s (a check
         for machines without mDNS: a receiver there needs these IPs in its own NDI settings)."""
-        ndi = self._ndi
-        create = ndi.FindCreate()
-        create.extra_ips = ",".join(ips)
-        finder = ndi.find_create_v2(create)
+        from breakgan.live.ndi_receiver import find_sources
+
         want = {source_name(s): s for s in self._senders}
-        seen: set[str] = set()
-        deadline = time.monotonic() + timeout_s
-        try:
-            while time.monotonic() < deadline and len(seen) < len(want):
-                ndi.find_wait_for_sources(finder, 200)
-                for src in ndi.find_get_current_sources(finder):
-                    # Listed as "MACHINE (breakgan kick)".
-                    name = src.ndi_name.rsplit("(", 1)[-1].rstrip(")")
-                    if name in want:
-                        seen.add(want[name])
-        finally:
-            ndi.find_destroy(finder)
-        return seen
+        return {want[name] for name in find_sources(self._ndi, want, ips, timeout_s)}
 
     def close(self) -> None:
         for sender in getattr(self, "_senders", {}).values():
