@@ -139,6 +139,12 @@ def live(
     if transports:
         frame_cfg = _frame_config(generator, transports, part_names, ndi_layout, ndi_part, ndi_fps, ndi_size,
                                   ndi_ips, ndi_device)
+    else:  # unused, but a bad value is still a mistake worth one line
+        from breakgan.render.options import check_fps, parse_size
+
+        check_fps(ndi_fps, "--ndi-fps")
+        if ndi_size is not None:
+            parse_size(ndi_size, option="--ndi-size")
     preview = None
     if preview_port is not None:
         if generator is None:
