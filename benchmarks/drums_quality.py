@@ -53,8 +53,9 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / d) if d > 0 else 0.0
 
 
-def primer_keeps_time(primer: np.ndarray) -> bool:
-    return bool(primer.reshape(-1, STEPS_PER_BAR, primer.shape[1])[:, :, TIMEKEEPERS].any((1, 2)).all())
+def primer_time_bars(primer: np.ndarray) -> float:
+    """Share of the primer's bars with a hat or ride hit."""
+    return float(primer.reshape(-1, STEPS_PER_BAR, primer.shape[1])[:, :, TIMEKEEPERS].any((1, 2)).mean())
 
 
 def bar_metrics(primer: np.ndarray, cont: np.ndarray) -> dict[str, np.ndarray]:
@@ -65,7 +66,9 @@ def bar_metrics(primer: np.ndarray, cont: np.ndarray) -> dict[str, np.ndarray]:
             "toms": bars[:, :, TOMS].sum((1, 2)), "roll": bars[:, :, SNARE].sum(1) >= 12,
             "no_time": ~bars[:, :, TIMEKEEPERS].any((1, 2)),
             # bars after primers that keep time in every bar: where a missing timekeeper is a lost one
-            "keeps": np.full(GEN_BARS, primer_keeps_time(primer)),
+            "keeps": np.full(GEN_BARS, primer_time_bars(primer) == 1),
+            "some": np.full(GEN_BARS, 0 < primer_time_bars(primer) < 1),  # hats/ride in some bars only
+            "none": np.full(GEN_BARS, primer_time_bars(primer) == 0),
             "corr": np.array([pearson(p, ref) for p in groove_profile(cont)])}
 
 
@@ -97,7 +100,9 @@ def summarize(rows: list[dict]) -> dict[str, float]:
     cat = {k: np.stack([r[k] for r in rows]) for k in rows[0]}  # (n, 8)
     return {"snare": cat["snare"].mean(), "hats_ride": cat["hats_ride"].mean(), "toms": cat["toms"].mean(),
             "roll%": 100 * cat["roll"].mean(), "no_time%": 100 * cat["no_time"].mean(),
-            "lost_time%": 100 * (cat["no_time"] & cat["keeps"]).sum() / max(1, cat["keeps"].sum()),
+            **{f"{k}_time%": 100 * (cat["no_time"] & cat[k]).sum() / max(1, cat[k].sum())
+               for k in ("keeps", "some", "none")},
+            **{f"{k}_bars": float(cat[k].sum()) for k in ("keeps", "some", "none")},
             "corr": cat["corr"].mean(), "corr1": cat["corr"][:, 0].mean(), "corr8": cat["corr"][:, -1].mean()}
 
 
@@ -147,7 +152,11 @@ def evaluate(settings: dict, *, split: str, primers: int, candidates: int, data:
 ROWS = [("snare hits per bar", "snare", "{:.2f}"), ("hats+ride per bar", "hats_ride", "{:.2f}"),
         ("toms per bar", "toms", "{:.2f}"), ("bars with 12+ snare hits", "roll%", "{:.1f}%"),
         ("bars with no hats/ride", "no_time%", "{:.1f}%"),
-        ("  the same, after primers with hats/ride in every bar", "lost_time%", "{:.1f}%"), ("groove corr, 8-bar mean", "corr", "{:.2f}"),
+        ("  after primers with hats/ride in every bar", "keeps_time%", "{:.1f}%"),
+        ("  after primers with hats/ride in some bars", "some_time%", "{:.1f}%"),
+        ("  after primers with no hats/ride", "none_time%", "{:.1f}%"),
+        ("bars after primers: every / some / no hats+ride", ("keeps_bars", "some_bars", "none_bars"), "{:.0f}"),
+        ("groove corr, 8-bar mean", "corr", "{:.2f}"),
         ("groove corr, bar 1", "corr1", "{:.2f}"), ("groove corr, bar 8", "corr8", "{:.2f}")]
 
 
@@ -156,6 +165,10 @@ def table(out: dict[str, dict[str, float]]) -> str:
     lines = ["| metric | " + " | ".join(cols) + " | primers |", "|---" * (len(cols) + 2) + "|"]
     for label, key, fmt in ROWS:
         prim = out["primers"].get(key)
+        if isinstance(key, tuple):
+            lines.append(f"| {label} | " + " | ".join(" / ".join(fmt.format(out[c][k]) for k in key)
+                                                       for c in cols) + " | |")
+            continue
         lines.append(f"| {label} | " + " | ".join(fmt.format(out[c][key]) for c in cols)
                      + f" | {'' if prim is None else fmt.format(prim)} |")
     return "\n".join(lines)

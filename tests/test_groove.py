@@ -13,7 +13,7 @@ from badinput import expect_clean_error, run_cli
 from breakgan.drums.encoding import labels_from_pattern
 from breakgan.drums.generate import (PLAIN, Decoding, FastDrums, candidate_noise_seed, class_parts,
                                      density_caps, guided_distribution, make_decoding, nucleus,
-                                     primer_step_distribution)
+                                     primer_step_distribution, time_positions)
 from breakgan.drums.model import DrumsConfig, DrumsRNN
 from breakgan.errors import BreakganError
 
@@ -84,6 +84,41 @@ def test_guard_never_samples_a_snare_roll(cap):
     assert bars_seen == 24
     plain = fast.generate(labels, 32 + 8 * 16, temperature=1.0, seed=0, decoding=PLAIN)
     assert class_parts()[plain[32:]][:, 1].reshape(8, 16).sum(1).max() >= 12  # without the guard: rolls
+
+
+def test_time_positions_follow_where_the_primer_keeps_time():
+    bars = np.zeros((64, 9), np.uint8)
+    bars[:16:2, 2] = 80  # hats on 8ths in bar 1 only
+    assert time_positions(labels_from_pattern(bars[:32]), 16) is not None  # 1 bar of 2: still keeps time
+    assert time_positions(labels_from_pattern(bars), 16) is None  # 1 bar of 4: this drummer mostly rests
+    assert time_positions(labels_from_pattern(np.zeros((32, 9), np.uint8)), 16) is None
+    assert np.flatnonzero(time_positions(labels_from_pattern(bars[:32]), 16)).tolist() == [8, 10, 12, 14]
+    ride = np.zeros((32, 9), np.uint8)
+    ride[[12, 28], 8] = 90  # a ride on beat 4 only
+    assert np.flatnonzero(time_positions(labels_from_pattern(ride), 16)).tolist() == [12]
+    early = np.zeros((32, 9), np.uint8)
+    early[[0, 16], 2] = 90  # a hat on beat 1 only: its position is the deadline
+    assert np.flatnonzero(time_positions(labels_from_pattern(early), 16)).tolist() == [0]
+
+
+def test_missing_timekeeper_is_placed_where_the_primer_plays_it():
+    torch.manual_seed(0)
+    model = DrumsRNN(DrumsConfig(layers=(8, 8, 8), attn_length=4))
+    with torch.no_grad():
+        model.fc_b.zero_()
+        model.fc_b[0] = 14.0  # almost always the empty step: it never keeps time on its own
+    fast = FastDrums(model)
+    primer = np.zeros((32, 9), np.uint8)
+    primer[[4, 12, 20, 28], 1] = 100
+    primer[12, 8] = 90  # one ride hit, on beat 4 of bar 1; bar 2 has none
+    labels = labels_from_pattern(primer)
+    out = fast.generate(labels, 32 + 8 * 16, temperature=1.0, seed=0, decoding=Decoding(0.0, 1.0, 1.5),
+                        steps_per_bar=16)
+    timed = class_parts()[out[32:]][:, [2, 3, 8]].any(1).reshape(8, 16)
+    assert timed[:, 12].all() and timed.sum() == 8  # every bar gets it, and only at the primer's position
+    off = fast.generate(labels, 32 + 8 * 16, temperature=1.0, seed=0,
+                        decoding=Decoding(0.0, 1.0, 1.5, keep_time=False), steps_per_bar=16)
+    assert not class_parts()[off[32:]][:, [2, 3, 8]].any()  # the rule, not the model, put it there
 
 
 def test_guided_generation_is_deterministic():

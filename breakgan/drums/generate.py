@@ -52,7 +52,7 @@ class Decoding:
     groove_keep: float = 0.5  # 0..1: weight of the primer's per-position distribution (0 = the bare model)
     top_p: float = 0.95  # nucleus sampling: keep the smallest set of events holding this probability
     density_cap: float = 1.5  # per-bar hits of snare/toms/crash <= this x the primer's busiest bar (0 = off)
-    keep_time: bool = True  # a primer with hats/ride in every bar: no generated bar goes without them
+    keep_time: bool = True  # a primer with hats/ride in most bars: no generated bar goes without them
 
     @property
     def plain(self) -> bool:
@@ -107,12 +107,27 @@ def density_caps(primer: np.ndarray, steps_per_bar: int, ratio: float) -> np.nda
     return caps
 
 
-def keeps_time(primer: np.ndarray, steps_per_bar: int) -> bool:
-    """Whether every bar of the primer (labels) has a hat or ride hit."""
+def time_positions(primer: np.ndarray, steps_per_bar: int, min_share: float = 0.5) -> np.ndarray | None:
+    """Where a generated bar still without a hat or ride hit must get one: (steps_per_bar,) bool, or None
+    when the primer's drummer does not keep time (fewer than `min_share` of its bars have a hat or ride).
+
+    The positions are those where the primer plays a timekeeper, from the middle of the bar on (or from
+    its last timekeeper position, if all of them come earlier), so a forced hit lands where this drummer
+    puts one: a ride on beat 4 stays on beat 4, and a bar without hats is only "lost" when the primer
+    played them in most of its bars (a one-bar break in a 2-bar primer still counts as keeping time)."""
     tk = class_parts()[np.asarray(primer, dtype=np.int64)][:, TIMEKEEPERS].any(1)
-    bars = max(1, len(tk) // steps_per_bar)
-    tk = tk[:bars * steps_per_bar] if len(tk) >= steps_per_bar else tk
-    return bool(np.array_split(tk, bars)[0].any() and all(b.any() for b in np.array_split(tk, bars)))
+    if not tk.any():
+        return None
+    bars = -(-len(tk) // steps_per_bar)
+    padded = np.zeros(bars * steps_per_bar, bool)
+    padded[:len(tk)] = tk
+    grid = padded.reshape(bars, steps_per_bar)
+    if grid.any(1).mean() < min_share:
+        return None
+    played = grid.any(0)
+    start = min(steps_per_bar // 2, int(np.flatnonzero(played)[-1]))
+    played[:start] = False
+    return played
 
 
 def nucleus(p: np.ndarray, top_p: float) -> np.ndarray:
@@ -131,8 +146,9 @@ def guided_distribution(p_model: np.ndarray, position: int, counts: np.ndarray, 
                         covered: np.ndarray, caps: np.ndarray, decoding: Decoding,
                         need_time: bool = False) -> np.ndarray:
     """One step's sampling distribution: model mixed with the primer at this bar position, parts at their
-    cap masked out (the empty event is always allowed), then the nucleus. need_time: the bar is half over
-    without a hat or ride hit, so this step must have one (from the mixed distribution if it has any)."""
+    cap masked out (the empty event is always allowed), then the nucleus. need_time: the bar reached a
+    position where the primer keeps time, still without a hat or ride hit, so this step must have one
+    (from the mixed distribution if it has any)."""
     parts = class_parts()
     p = p_model
     if decoding.groove_keep > 0 and covered[position]:
@@ -398,7 +414,7 @@ class FastDrums:
         state, logits = self._prime(primer, 1)
         start = len(primer) - len(primer) % spb
         counts = hits[primer[start:]].sum(0)  # hits so far in the current bar
-        watch_time = decoding.keep_time and keeps_time(primer, spb)
+        forced_at = time_positions(primer, spb) if decoding.keep_time else None
         ev_t = torch.empty(1, dtype=torch.int64, device=self.device)
         for t in range(len(primer), total_steps):
             if t % spb == 0:
@@ -407,7 +423,8 @@ class FastDrums:
             x = x / temperature if temperature > 0 else x
             p = np.exp(x - x.max())
             p /= p.sum()
-            need_time = watch_time and t % spb >= spb // 2 and not counts[list(TIMEKEEPERS)].any()
+            need_time = (forced_at is not None and forced_at[t % spb]
+                         and not counts[list(TIMEKEEPERS)].any())
             q = guided_distribution(p, t % spb, counts, table=table, covered=covered, caps=caps,
                                     decoding=decoding, need_time=need_time)
             if temperature > 0:
