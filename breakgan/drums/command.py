@@ -143,6 +143,20 @@ def groove(
                soundfont=soundfont, sample_rate=sample_rate, random_seed=random_seed, model=groove_model)
 
 
+@app.command("transcribe", no_args_is_help=True)
+def transcribe(
+    song: Path = typer.Argument(..., help="Any audio or video file FFmpeg decodes (streamed; at most 6 hours)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (cand-01/ inside, like `breakgan drums`)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Transcription model .safetensors (default: the "
+                                         "shipped assets/drums/transcribe.safetensors)."),
+):
+    """Any song -> a drums folder: per-part onsets and velocities from the transcription model, tempo and
+    bar lines, MIDI, and the song as the audio (`render --drums DIR`, `live --drums DIR`)."""
+    from breakgan.transcribe.run import run_transcribe
+
+    run_transcribe(song, out, model=model)
+
+
 @app.command("train", no_args_is_help=True)
 def train(
     midi_dirs: list[Path] = typer.Argument(..., help="Folders of MIDI files (searched recursively); a Groove "

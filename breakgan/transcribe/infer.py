@@ -1,0 +1,154 @@
+"""Streaming transcription: audio blocks -> per-part onsets with velocities, plus a tempo envelope.
+
+Memory stays flat whatever the length: features are computed per block, the network runs on windows
+of WINDOW frames with MARGIN frames of context either side (more than its receptive field, so the
+result is that of one pass over the whole signal), and peaks are picked as soon as their +-RADIUS neighbourhood is known. Only the
+onsets found and a tempo envelope of 4 bytes per 10 ms frame are kept.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from breakgan.errors import BreakganError
+from breakgan.transcribe import features as F
+from breakgan.transcribe.model import HEADS
+from breakgan.transcribe.peaks import RADIUS, peak_frames
+
+WINDOW = 1000   # frames per network call (10 s)
+MARGIN = 200    # frames of context either side (2 s; more than the network's receptive field)
+MAX_DURATION_S = 6 * 3600.0   # the longest song transcribed (the onsets.json limit)
+TEMPO_HEADS = (0, 1, 2, 3, 6)  # kick, snare, hi-hats, ride: the pulse
+
+
+@dataclass
+class Transcription:
+    onsets: dict[str, np.ndarray]   # head -> (n, 2) [time s, velocity 1..127]
+    duration: float
+    envelope: np.ndarray            # per frame: summed onset probability of TEMPO_HEADS
+    peak: float = 0.0               # the signal's largest |sample|
+    stats: dict = field(default_factory=dict)
+
+
+class _Picker:
+    """Peak picking over activations that arrive in pieces, identical to picking on the whole track."""
+
+    def __init__(self, thresholds: np.ndarray):
+        self.th = thresholds
+        self.acts = np.zeros((0, len(HEADS)), np.float32)
+        self.vels = np.zeros((0, len(HEADS)), np.float32)
+        self.start = 0        # global frame index of acts[0]
+        self.done = 0         # frames < done are decided
+        self.found = [[] for _ in HEADS]
+
+    def feed(self, acts: np.ndarray, vels: np.ndarray, final: bool = False) -> None:
+        self.acts = np.concatenate([self.acts, acts])
+        self.vels = np.concatenate([self.vels, vels])
+        end = self.start + len(self.acts)
+        upto = end if final else end - RADIUS
+        if upto <= self.done:
+            return
+        lo = max(self.start, self.done - RADIUS)
+        seg_a = self.acts[lo - self.start:]
+        seg_end = min(end, upto + RADIUS)
+        seg_a = seg_a[:seg_end - lo]
+        for h in range(len(HEADS)):
+            frames, times, _ = peak_frames(seg_a[:, h], float(self.th[h]), first_frame=lo)
+            keep = (frames >= self.done) & (frames < upto)
+            for t, fr in zip(times[keep], frames[keep]):
+                v = float(self.vels[fr - self.start, h])
+                self.found[h].append((max(0.0, float(t)), v))
+        self.done = upto
+        cut = max(0, self.done - 2 * RADIUS - self.start)
+        self.acts, self.vels = self.acts[cut:], self.vels[cut:]
+        self.start += cut
+
+    def result(self) -> dict[str, np.ndarray]:
+        out = {}
+        for h, name in enumerate(HEADS):
+            arr = np.asarray(self.found[h], np.float64).reshape(-1, 2)
+            arr[:, 1] = np.clip(np.rint(arr[:, 1] * 127), 1, 127)
+            out[name] = arr
+        return out
+
+
+def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where: str = "audio") -> Transcription:
+    """Mono float32 blocks at features.SR -> Transcription."""
+    import torch
+
+    thresholds = np.asarray(meta["thresholds"], np.float32)
+    mel = F.StreamingLogMel()
+    picker = _Picker(thresholds)
+    fbuf = np.zeros((0, F.N_MELS), np.float32)
+    fstart = 0          # global frame index of fbuf[0]
+    core = 0            # next frame whose activation is wanted
+    env_parts: list[np.ndarray] = []
+    peak = 0.0
+
+    def run(lo: int, hi: int, final: bool) -> None:
+        """Activations of frames [core, hi) from features [lo, min(hi + MARGIN, have))."""
+        nonlocal core
+        have = fstart + len(fbuf)
+        x = fbuf[lo - fstart:min(hi + MARGIN, have) - fstart]
+        with torch.no_grad():
+            logits, vel = model(torch.from_numpy(np.ascontiguousarray(x))[None])
+        a = torch.sigmoid(logits)[0].numpy()[core - lo:hi - lo]
+        v = vel[0].numpy()[core - lo:hi - lo]
+        picker.feed(a, v, final=final)
+        env_parts.append(a[:, TEMPO_HEADS].sum(1).astype(np.float32))
+        core = hi
+
+    def consume(frames: np.ndarray, final: bool) -> None:
+        nonlocal fbuf, fstart
+        fbuf = np.concatenate([fbuf, frames])
+        while fstart + len(fbuf) >= core + WINDOW + MARGIN:
+            run(max(0, core - MARGIN), core + WINDOW, False)
+            cut = max(0, core - MARGIN - fstart)
+            fbuf = fbuf[cut:]
+            fstart += cut
+        if final:
+            have = fstart + len(fbuf)
+            if have > core:
+                run(max(0, core - MARGIN), have, True)
+            else:
+                picker.feed(np.zeros((0, len(HEADS)), np.float32), np.zeros((0, len(HEADS)), np.float32), final=True)
+
+    with torch.inference_mode():
+        for block in blocks:
+            level = float(np.max(np.abs(block))) if len(block) else 0.0
+            if not math.isfinite(level):
+                raise BreakganError(f"{where}: the audio holds non-finite samples (NaN or inf)")
+            peak = max(peak, level)
+            consume(mel.push(block), False)
+        consume(mel.finish(), True)
+    env = np.concatenate(env_parts) if env_parts else np.zeros(0, np.float32)
+    return Transcription(picker.result(), mel.samples / F.SR, env, peak)
+
+
+def transcribe_file(path: str | Path, model_path=None, *, block_s: float = 5.0) -> tuple[Transcription, dict]:
+    """Decode any audio through FFmpeg in blocks and transcribe it; -> (Transcription, model metadata)."""
+    import torch
+
+    from breakgan.media.audio import audio_blocks
+    from breakgan.media.probe import probe
+    from breakgan.transcribe.model import load_model
+
+    path = Path(path)
+    model, meta = load_model(model_path)
+    known = probe(path).duration
+    if known and known > MAX_DURATION_S:
+        raise BreakganError(f"{path}: {known / 3600:.1f} hours of audio; transcription takes at most "
+                            f"{MAX_DURATION_S / 3600:g} hours")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(min(2, threads))  # one song at a time: two threads are near the best on CPU
+    try:
+        blocks = audio_blocks(path, F.SR, int(block_s * F.SR), max_samples=int(MAX_DURATION_S * F.SR))
+        result = transcribe_blocks(blocks, model, meta, where=str(path))
+    finally:
+        torch.set_num_threads(threads)
+    return result, meta

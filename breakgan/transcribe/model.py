@@ -1,0 +1,117 @@
+"""The transcription network: log-mel frames -> per-head onset probability and velocity per 10 ms frame.
+
+Two 3x3 convolutions (pooling frequency only, so time resolution stays one frame), then six dilated
+temporal convolutions with residual connections: a receptive field of +-128 frames (1.3 s). Inference
+runs it on windows overlapping by more than that (see infer.py): memory stays flat on any length and
+the result equals a whole-signal pass. Weights: safetensors with a JSON metadata
+entry (feature settings, normalisation, per-head thresholds); never pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from breakgan.errors import BreakganError
+from breakgan.transcribe import features as F
+
+# Output heads; the three toms share one head (written to tom_mid), as they are rare in training data.
+HEADS: tuple[str, ...] = ("kick", "snare", "hihat_closed", "hihat_open", "toms", "crash", "ride")
+PART_TO_HEAD = {"kick": 0, "snare": 1, "hihat_closed": 2, "hihat_open": 3, "tom_low": 4, "tom_mid": 4,
+                "tom_high": 4, "crash": 5, "ride": 6}
+HEAD_TO_PART = {"kick": "kick", "snare": "snare", "hihat_closed": "hihat_closed", "hihat_open": "hihat_open",
+                "toms": "tom_mid", "crash": "crash", "ride": "ride"}
+SHIPPED = Path(__file__).resolve().parents[2] / "assets" / "drums" / "transcribe.safetensors"
+MAX_MODEL_BYTES = 16 * 2**20
+
+
+DILATIONS = (1, 2, 4, 8, 16, 32)  # temporal convolutions: +-(2 + 2 * 63) frames of context, ~1.3 s each way
+
+
+class TranscribeNet(nn.Module):
+    def __init__(self, n_mels: int = F.N_MELS, channels: int = 16, hidden: int = 96, n_heads: int = len(HEADS)):
+        super().__init__()
+        c = channels
+        # frequency is pooled early (64 -> 16 -> 4 bands) so the convs stay cheap on a shared CPU
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d((1, 4)),
+            nn.Conv2d(c, 2 * c, 3, padding=1), nn.BatchNorm2d(2 * c), nn.ReLU(), nn.MaxPool2d((1, 4)))
+        self.proj = nn.Linear(2 * c * (n_mels // 16), hidden)
+        # dilated temporal convolutions rather than a GRU: parallel over time (4x faster to train on CPU)
+        # and a finite receptive field, so windowed streaming gives exactly the whole-signal result
+        self.tcn = nn.ModuleList(nn.Conv1d(hidden, hidden, 3, padding=d, dilation=d) for d in DILATIONS)
+        self.drop = nn.Dropout(0.1)
+        self.onset = nn.Conv1d(hidden, n_heads, 1)
+        self.velocity = nn.Conv1d(hidden, n_heads, 1)
+        self.register_buffer("mean", torch.zeros(n_mels))
+        self.register_buffer("std", torch.ones(n_mels))
+
+    @staticmethod
+    def context_frames() -> int:
+        return 2 + 2 * sum(DILATIONS)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (batch, frames, n_mels) log-mel -> onset logits, velocity (0..1), each (batch, frames, heads)."""
+        x = (x - self.mean) / self.std
+        h = self.conv(x.unsqueeze(1))                     # (b, c, t, m/16)
+        h = h.permute(0, 2, 1, 3).flatten(2)              # (b, t, c*m/16)
+        h = torch.relu(self.proj(h)).transpose(1, 2)      # (b, hidden, t)
+        for layer in self.tcn:
+            h = h + self.drop(torch.relu(layer(h)))
+        return self.onset(h).transpose(1, 2), torch.sigmoid(self.velocity(h)).transpose(1, 2)
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def save_model(model: TranscribeNet, path: str | Path, meta: dict) -> Path:
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to(torch.float32).contiguous() for k, v in model.state_dict().items()
+               if v.dtype.is_floating_point}
+    save_file(tensors, str(path), metadata={"breakgan": json.dumps(meta, sort_keys=True)})
+    return path
+
+
+def load_model(path: str | Path | None = None) -> tuple[TranscribeNet, dict]:
+    """The network (eval mode, CPU) and its metadata; a BreakganError naming the file if it is not one."""
+    from safetensors import safe_open
+
+    path = Path(path) if path is not None else SHIPPED
+    if not path.is_file():
+        raise BreakganError(f"{path}: transcription model not found")
+    if path.stat().st_size > MAX_MODEL_BYTES:
+        raise BreakganError(f"{path}: larger than {MAX_MODEL_BYTES // 2**20} MB; not a transcription model")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {}).get("breakgan", "null"))
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # safetensors raises its own error types for damaged headers
+        raise BreakganError(f"{path}: not a safetensors transcription model ({str(e).splitlines()[0][:120]})") from None
+    if not isinstance(meta, dict) or meta.get("kind") != "breakgan-transcribe":
+        raise BreakganError(f"{path}: not a breakgan transcription model (no 'breakgan-transcribe' metadata)")
+    arch = meta.get("arch", {})
+    try:
+        model = TranscribeNet(**arch)
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
+    except (TypeError, RuntimeError) as e:
+        raise BreakganError(f"{path}: weights do not fit the transcription network ({str(e).splitlines()[0][:120]})") from None
+    if [m for m in missing if not m.endswith("num_batches_tracked")] or unexpected:
+        raise BreakganError(f"{path}: weights do not fit the transcription network")
+    thresholds = meta.get("thresholds")
+    if (not isinstance(thresholds, list) or len(thresholds) != len(HEADS)
+            or not all(isinstance(t, (int, float)) and 0 < t < 1 for t in thresholds)):
+        raise BreakganError(f"{path}: metadata holds no valid per-head thresholds")
+    model.eval()
+    return model, meta
+
+
+def thresholds_array(meta: dict) -> np.ndarray:
+    return np.asarray(meta["thresholds"], np.float32)
