@@ -95,7 +95,10 @@ def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 
 
 def lrelu(x: torch.Tensor) -> torch.Tensor:
-    return F.leaky_relu(x, 0.2)
+    """Leaky ReLU in place: every caller passes a fresh layer output that nothing else reads (a conv or
+    linear backward needs its inputs, not its output), so this saves one activation-sized tensor per layer
+    and pass; autograd keeps the result for the backward, as the out-of-place op keeps its input."""
+    return F.leaky_relu_(x, 0.2)
 
 
 def minibatch_stddev(x: torch.Tensor, group: int, chunks: int = 1) -> torch.Tensor:
