@@ -23,14 +23,16 @@ from breakgan.transcribe.peaks import RADIUS, peak_frames
 WINDOW = 1000   # frames per network call (10 s)
 MARGIN = 200    # frames of context either side (2 s; more than the network's receptive field)
 MAX_DURATION_S = 6 * 3600.0   # the longest song transcribed (the onsets.json limit)
-TEMPO_HEADS = (0, 1, 2, 3, 6)  # kick, snare, hi-hats, ride: the pulse
+# The tempo envelope: kick and snare probability, plus half the hi-hats' and ride's (weights and the beat
+# tracker's start tempo chosen on 30 train-split grooves: 21/30 within 4%, against 17/30 for an equal sum).
+TEMPO_WEIGHTS = np.array([1.0, 1.0, 0.5, 0.5, 0.0, 0.0, 0.5], np.float32)
 
 
 @dataclass
 class Transcription:
     onsets: dict[str, np.ndarray]   # head -> (n, 2) [time s, velocity 1..127]
     duration: float
-    envelope: np.ndarray            # per frame: summed onset probability of TEMPO_HEADS
+    envelope: np.ndarray            # per frame: onset probabilities weighted by TEMPO_WEIGHTS
     peak: float = 0.0               # the signal's largest |sample|
     stats: dict = field(default_factory=dict)
 
@@ -100,7 +102,7 @@ def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where:
         a = torch.sigmoid(logits)[0].numpy()[core - lo:hi - lo]
         v = vel[0].numpy()[core - lo:hi - lo]
         picker.feed(a, v, final=final)
-        env_parts.append(a[:, TEMPO_HEADS].sum(1).astype(np.float32))
+        env_parts.append((a @ TEMPO_WEIGHTS).astype(np.float32))
         core = hi
 
     def consume(frames: np.ndarray, final: bool) -> None:
