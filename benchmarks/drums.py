@@ -27,14 +27,14 @@ STEPS = 512  # 32 bars of 4/4 in 16ths
 
 
 def timings(fns: dict, repeats: int) -> dict:
-    """(best, median) seconds per function; runs are interleaved so load changes hit all alike."""
+    """(best, median, all) seconds per function; runs are interleaved so load changes hit all alike."""
     times = {k: [] for k in fns}
     for _ in range(repeats):
         for k, fn in fns.items():
             t = time.perf_counter()
             fn()
             times[k].append(time.perf_counter() - t)
-    return {k: (min(v), statistics.median(v)) for k, v in times.items()}
+    return {k: (min(v), statistics.median(v), v) for k, v in times.items()}
 
 
 def weights_read_per_step(fast: FastDrums, model: DrumsRNN) -> tuple[int, int]:
@@ -77,15 +77,19 @@ def main() -> None:
     print(f"model: {name}; torch {torch.__version__}, {args.threads} thread(s); best / median of {args.repeats}")
     print(f"bare LSTM stack loop, 511 steps, batch 1: {bare[0]:.3f} s / {bare[1]:.3f} s")
     print(f"bare LSTM stack loop, 511 steps, batch 4: {bare4[0]:.3f} s / {bare4[1]:.3f} s")
-    for label, (best, med), ref in [("beam 1 (sampling)", b1, bare), ("beam 1 (temperature 0)", b1_greedy, bare),
+    for label, (best, med, _), ref in [("beam 1 (sampling)", b1, bare), ("beam 1 (temperature 0)", b1_greedy, bare),
                                     ("beam 4, branch 1", b4, bare4), ("beam 4, branch 4, 4 steps/iter", b4x4, None)]:
         ratio = f", ratio to bare loop {ref[0] / best:.2f} (median {ref[1] / med:.2f})" if ref else ""
         print(f"32 bars {label}: {best:.3f} s / {med:.3f} s{ratio}")
     ours, bare_bytes = weights_read_per_step(fast, model)
     print(f"weights read per step: generation {ours / 1e6:.2f} MB, bare loop {bare_bytes / 1e6:.2f} MB -> a "
           f"memory-bound step reaches at most {bare_bytes / ours:.2f} of the bare loop")
+    # The verdict uses the median of per-round ratios (each round runs both loops back to back): best-of
+    # times taken from different rounds swing by +-10% on a shared machine.
+    paired = statistics.median(r / g for r, g in zip(bare[2], b1[2]))
+    print(f"beam 1 (sampling) / bare loop, median of {args.repeats} paired rounds: {paired:.2f}")
     print(f"target: beam 1 < 2 s -> {'met' if b1[0] < 2.0 else 'NOT met'}; ratio >= 0.8 -> "
-          f"{'met' if bare[0] / b1[0] >= 0.8 else 'NOT met'}")
+          f"{'met' if paired >= 0.8 else 'NOT met'}")
 
 
 if __name__ == "__main__":
