@@ -20,7 +20,7 @@ from breakgan.transcribe import features as F
 from breakgan.transcribe.model import HEADS
 from breakgan.transcribe.peaks import RADIUS, peak_frames
 
-WINDOW = 1000   # frames per network call (10 s)
+WINDOW = 3000   # frames per network call (30 s: the margins cost 13%)
 MARGIN = 200    # frames of context either side (2 s; more than the network's receptive field)
 MAX_DURATION_S = 6 * 3600.0   # the longest song transcribed (the onsets.json limit)
 # The tempo envelope: kick and snare probability, plus half the hi-hats' and ride's (weights and the beat
