@@ -11,7 +11,8 @@ For each: per-part precision / recall / F (onsets matched one-to-one within +-50
 |timing error| of matched onsets, tempo within 4% of info.csv's bpm (double/half counted wrong), for
 `breakgan drums transcribe` (the model), the band method `timeline_from_audio` (render --audio's
 former analysis) and plain `librosa.onset.onset_detect` (every onset counted for every part).
-Also the model's CPU real-time factor on all the mixes end to end (FFmpeg decoding, features, network,
+Needs `apt-get install avldrums.lv2-soundfont csound-soundfont` (only this benchmark; tests and the
+command do not). Also the model's CPU real-time factor on all the mixes end to end (FFmpeg decoding, features, network,
 peaks and tempo envelope; 2 threads; model load included).
 """
 
@@ -119,6 +120,9 @@ def main(argv=None):
     from breakgan.transcribe.tempo import beat_grid
 
     torch.set_num_threads(2)
+    for font in (a.kit, a.accompaniment_font):
+        if not Path(font).is_file():
+            sys.exit(f"{font}: not installed (apt-get install avldrums.lv2-soundfont csound-soundfont)")
     files = [g for g in __import__("breakgan.transcribe.synthesis", fromlist=["x"]).groove_files(a.groove, "validation")
              if g.beat_type == "beat" and g.duration >= a.seconds][:a.files]
     results = {"files": len(files), "seconds": a.seconds, "kit": Path(a.kit).name,
