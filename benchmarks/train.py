@@ -6,7 +6,9 @@ stable phase at the final resolution. For pro-gan-pth we time its own `optimize_
 `optimize_generator` + `update_average`; for breakgan one `Trainer.train_step` (which also reads the
 batch from the memory-mapped packed arrays). Single steps alternate; the ratio uses this process's CPU
 time (median per step), which other processes on a shared machine barely disturb; the wall-time ratio
-(median of pairwise ratios) is printed beside it.
+(median of pairwise ratios) is printed beside it, and the range of the pairwise CPU-time ratios. With
+2 threads on a shared machine, OpenMP threads spin while waiting for a descheduled peer and that spin counts
+as CPU time, so `--threads 1` gives steadier ratios (use many pairs either way: they swing by +-15%).
 
 Setup: `pip install pro-gan-pth==3.4 --no-deps` (the `bench` extra names it, but its pins - torch 1.10 -
 cannot be resolved, hence --no-deps). Two shims are applied here
@@ -148,10 +150,12 @@ def main(argv=None):
             wall_t, cpu_t = np.array(t_theirs).T
             ratio = float(np.median(cpu_t) / np.median(cpu_o))
             wall_ratio = float(np.median(wall_t / wall_o))
+            pair_cpu = cpu_t / cpu_o  # per-pair ratios: their spread shows how far to trust the median
             ips_ours, ips_theirs = args.batch / np.median(wall_o), args.batch / np.median(wall_t)
             ratios.append(ratio)
             print(f"{res:>4} px  breakgan {ips_ours:7.2f} img/s   pro-gan-pth 3.4 {ips_theirs:7.2f} img/s (wall)   "
-                  f"ratio {ratio:.2f}x by CPU time, {wall_ratio:.2f}x by wall time")
+                  f"ratio {ratio:.2f}x by CPU time, {wall_ratio:.2f}x by wall time "
+                  f"(pairs by CPU time {pair_cpu.min():.2f}-{pair_cpu.max():.2f}x)")
             if args.bf16:
                 bf = make_breakgan(res, args.batch, Path(tmp), amp="bf16")
                 bf()
