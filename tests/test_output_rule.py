@@ -104,6 +104,8 @@ def test_drums_refuses_a_folder_with_a_users_files(tmp_path):
     (k / "thesis.txt").write_text("x")
     expect_clean_error(["drums", "--seed-pattern", "kick: x...x...x...x...", "--out", k, "--bars", "1"],
                        names="thesis.txt", watch=[tmp_path])
+    # a seed longer than --bars would warn: the refusal comes first, alone
+    expect_clean_error(["drums", "--seed", SEED, "--out", k, "--bars", "1"], names="thesis.txt", watch=[tmp_path])
 
 
 def test_render_refuses_its_own_input_folder(tmp_path):
@@ -112,6 +114,9 @@ def test_render_refuses_its_own_input_folder(tmp_path):
                    "--out", drums, "--bars", "1"])
     assert res.code == 0, res.err
     expect_clean_error(["render", "--run", GENERATOR, "--drums", drums, "--out", drums, "--preview"],
+                       names=str(drums), watch=[tmp_path])
+    # --layout solo would warn that the footage is unused: the refusal comes first, alone
+    expect_clean_error(["render", "--run", GENERATOR, "--drums", drums, "--out", drums, "--layout", "solo"],
                        names=str(drums), watch=[tmp_path])
     expect_clean_error(["render", "--run", GENERATOR, "--drums", drums, "--out", tmp_path],
                        names=["input", "did not write"], watch=[tmp_path])

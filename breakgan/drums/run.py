@@ -174,7 +174,7 @@ def run_drums(seed_midi, out, *, seed_pattern: str | None = None, bars: int = 4,
     from breakgan.drums.groove.apply import check_amount, groove_model as load_groove
     from breakgan.drums.groove.apply import humanize as humanize_pattern
     from breakgan.drums.synth import DrumSynth, check_soundfont
-    from breakgan.stage import make_record, output_dir, write_record
+    from breakgan.stage import check_out, make_record, output_dir, write_record
 
     humanize = check_amount(humanize)
     decoding = decoding or Decoding()
@@ -189,6 +189,8 @@ def run_drums(seed_midi, out, *, seed_pattern: str | None = None, bars: int = 4,
     steps_per_iteration, seed_bars = checked["steps_per_iteration"], checked["seed_bars"]
     sample_rate, random_seed = checked["sample_rate"], checked["random_seed"]
     parts = tuple(parts) or PARTS
+    # --out is checked again when written; checked now so a refusal comes before any warning or work
+    check_out(out, "drums", inputs=[p for p in (seed_midi, model, soundfont) if p is not None])
     seed = load_seed(seed_midi, seed_pattern, drum_channel=drum_channel, beats_per_bar=beats_per_bar,
                      tempo=tempo)
     sf_path = check_soundfont(soundfont)  # fail before any work

@@ -7,6 +7,7 @@ overlap, and memory stays flat in the video's length.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -20,7 +21,7 @@ from breakgan.render.keys import part_keys, read_favourites
 from breakgan.render.layout import FOOTAGE, compose, cover_filters, make_layout
 from breakgan.render.options import check_batch, check_footage_start, check_fps, check_keys, check_size
 from breakgan.seeds import check_seed
-from breakgan.stage import make_record, output_dir, write_record
+from breakgan.stage import check_out, make_record, output_dir, write_record
 from breakgan.timeline import (Timeline, envelope, frame_count, frame_times, timeline_from_audio,
                                timeline_from_drums)
 from breakgan.trajectory import Motion
@@ -153,6 +154,9 @@ def render_video(
         size, fps = preview_settings(size, fps)
     width, height = size
 
+    # --out is checked again when written; checked now so a refusal comes before any warning or work
+    paths = [p for p in (generator, drums, audio, footage) if isinstance(p, (str, os.PathLike))]
+    check_out(out, "render", inputs=paths)
     timeline, sound = _timeline(drums, audio, candidate)
     selected = _select_parts(timeline, parts, layout, part)
     if drums is not None and timeline.audio is not None and sound is None:
