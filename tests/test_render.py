@@ -189,7 +189,7 @@ def test_bad_inputs(tmp_path, drums):
         render_video(tmp_path / "o", g, drums=silent, show_progress=False)
     quiet = tmp_path / "quiet.wav"
     sf.write(quiet, np.zeros(22050, np.float32), 22050)
-    with pytest.raises(BreakganError, match="quiet.wav: no onsets found"):
+    with pytest.raises(BreakganError, match="quiet.wav: no drum onsets found"):
         render_video(tmp_path / "o", g, audio=quiet, show_progress=False)
     assert not (tmp_path / "o").exists()
 

@@ -12,8 +12,10 @@ from breakgan.cli import main
 from breakgan.media import probe
 
 sys.path.insert(0, str(Path(__file__).parent))
+from badinput import expect_clean_error, run_cli  # noqa: E402
+from conftest import ffmpeg  # noqa: E402
 from test_render import write_drums  # noqa: E402
-from test_timeline import drum_audio  # noqa: E402
+from test_transcribe import groove_song  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +53,73 @@ def test_render_command_with_drums_folder(tmp_path, run_dir, capsys):
     assert record["inputs"]["generator"]["path"].endswith(".safetensors")
 
 
-def test_render_command_with_audio(tmp_path, run_dir, capsys):
-    song = tmp_path / "song.wav"
-    drum_audio(song, seconds=3.0)
-    out = tmp_path / "song"
-    assert cli("--run", run_dir, "--audio", song, "--out", out, "--layout", "solo", "--part", "kick",
-               "--preview") == 0, capsys.readouterr().err
-    info = probe(out / "render.mp4")
-    assert info.has_audio and info.width == 320 and info.duration == pytest.approx(3.0, abs=0.1)
+def _video_md5(mp4: Path) -> str:
+    """MD5 of the decoded video frames (not the container: its metadata and audio may differ)."""
+    import subprocess
+
+    done = subprocess.run(["ffmpeg", "-v", "error", "-i", str(mp4), "-map", "0:v", "-f", "md5", "-"],
+                          capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_render_audio_renders_the_transcribed_drums(tmp_path, run_dir, monkeypatch, capsys):
+    """`render --audio SONG` is `drums transcribe SONG --out D` then `render --drums D`: the same onsets reach
+    the part streams, the same frames come out, the song is the audio, and the kicks are the song's."""
+    from breakgan.render import frames
+    from breakgan.timeline import timeline_from_drums
+    from breakgan.transcribe.peaks import match
+
+    song = tmp_path / "groove.wav"
+    ref = groove_song(song, bars=2)  # 5.8 s: bass and chords over a rock groove
+    streams: list[dict[str, np.ndarray]] = []
+    real = frames.PartStream
+
+    def spy(name, onsets, *args):
+        streams[-1][name] = np.array(onsets)
+        return real(name, onsets, *args)
+
+    monkeypatch.setattr(frames, "PartStream", spy)
+    options = ("--size", "64x36", "--fps", "10", "--keyframe-seed", "5", "--pulse", "0.3")
+    streams.append({})
+    assert cli("--run", run_dir, "--audio", song, "--out", tmp_path / "a", *options) == 0, capsys.readouterr().err
+    assert run_cli(["drums", "transcribe", str(song), "--out", str(tmp_path / "d")]).code == 0
+    streams.append({})
+    assert cli("--run", run_dir, "--drums", tmp_path / "d", "--out", tmp_path / "b", *options) == 0
+
+    by_audio, by_drums = streams
+    transcribed = timeline_from_drums(tmp_path / "d")
+    assert list(by_audio) == list(by_drums) == list(transcribed.active_parts)
+    for part in by_audio:
+        np.testing.assert_array_equal(by_audio[part], by_drums[part])
+    assert _video_md5(tmp_path / "a" / "render.mp4") == _video_md5(tmp_path / "b" / "render.mp4")
+
+    kicks = by_audio["kick"]
+    tp, fp, fn, err = match(ref["kick"], kicks[:, 0], tol=0.05)
+    assert fn == 0 and tp == len(ref["kick"]), (ref["kick"], kicks[:, 0])  # every kick of the song is rendered
+    assert np.all((kicks[:, 1] > 0) & (kicks[:, 1] <= 1))
+    assert len(np.unique(kicks[:, 1])) > 1  # velocities come from the model, not a constant
+
+    info = probe(tmp_path / "a" / "render.mp4")
+    assert info.has_audio and info.duration == pytest.approx(5.8, abs=0.15)
+    record = json.loads((tmp_path / "a" / "breakgan.json").read_text())
+    assert record["audio"] == str(song) and record["inputs"]["audio"]["path"] == str(song)
+    assert record["inputs"]["transcribe_model"]["path"].endswith("transcribe.safetensors")
+    assert record["tempo"] == transcribed.tempo and record["tempo"] is not None
+    assert record["transcription"]["hits"] == {p: len(transcribed.onsets(p)) for p in record["transcription"]["hits"]}
+
+
+def test_render_audio_bad_songs_are_one_line(tmp_path, run_dir):
+    silence = tmp_path / "silence.wav"
+    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=44100:cl=stereo", "-t", "3", str(silence))
+    text = tmp_path / "song.mp3"
+    text.write_bytes(b"this is not audio\n" * 50)
+    cases = [(silence, "silence.wav: no drum onsets found"), (text, str(text)),
+             (tmp_path / "missing.wav", "missing.wav: no such file")]
+    for song, message in cases:
+        out = tmp_path / "out"
+        expect_clean_error(["render", "--run", str(run_dir), "--audio", str(song), "--out", str(out),
+                            "--size", "64x36"], names=message, watch=[tmp_path])
+        assert not out.exists()
 
 
 def test_render_command_errors_are_one_line(tmp_path, run_dir, capsys):

@@ -17,8 +17,9 @@ def render(
                              "breakgan.json (written atomically)."),
     drums: Optional[Path] = typer.Option(None, "--drums", help="`breakgan drums` output folder (its cand-01) or "
                                          "one candidate folder: onsets.json drives the video, mix.wav is the audio."),
-    audio: Optional[Path] = typer.Option(None, "--audio", help="Any song instead of --drums: onsets found by "
-                                         "analysis (low->kick, mid->snare, high->hihat_closed); the song is the audio."),
+    audio: Optional[Path] = typer.Option(None, "--audio", help="Any song or video instead of --drums: its drums are "
+                                         "transcribed by the shipped model (per-part onsets with velocities and tempo, "
+                                         "as `breakgan drums transcribe SONG` writes); the song is the audio."),
     footage: Optional[Path] = typer.Option(None, "--footage", help="Dance clip shown beside/under the generated "
                                            "frames; aligned with the audio, looped when shorter, trimmed when longer."),
     layout: str = typer.Option("tiles", "--layout", help="tiles (grid, one tile per part + footage), blend "

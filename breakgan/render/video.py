@@ -22,8 +22,8 @@ from breakgan.render.layout import FOOTAGE, compose, cover_filters, make_layout
 from breakgan.render.options import check_batch, check_footage_start, check_fps, check_keys, check_size
 from breakgan.seeds import check_seed
 from breakgan.stage import check_out, make_record, output_dir, write_record
-from breakgan.timeline import (Timeline, envelope, frame_count, frame_times, timeline_from_audio,
-                               timeline_from_drums)
+from breakgan.timeline import (Timeline, envelope, frame_count, frame_times, timeline_from_drums,
+                               timeline_from_onsets)
 from breakgan.trajectory import Motion
 
 VIDEO_NAME = "render.mp4"
@@ -74,7 +74,7 @@ def _load_generator(generator, latent_size: int | None, device) -> tuple[Callabl
     raise BreakganError(f"generator must be a run folder, checkpoint or callable, got {type(generator).__name__}")
 
 
-def _timeline(drums, audio, candidate) -> tuple[Timeline, Path | None]:
+def _timeline(drums, audio, candidate, model: Path | None) -> tuple[Timeline, Path | None]:
     if (drums is None) == (audio is None):
         raise BreakganError("give exactly one of --drums DRUMS_DIR or --audio SONG")
     if drums is not None:
@@ -83,8 +83,31 @@ def _timeline(drums, audio, candidate) -> tuple[Timeline, Path | None]:
         if sound is not None and not Path(sound).is_file():
             sound = None  # render_video warns, once the timeline is known to be usable
         return tl, sound
-    tl = timeline_from_audio(audio)
-    return tl, Path(audio)
+    return _transcribed(Path(audio), model), Path(audio)
+
+
+def _transcribed(song: Path, model: Path) -> Timeline:
+    """The song through the shipped drum-transcription model: the Timeline `render --drums` reads from
+    what `drums transcribe SONG` writes, built in memory, with the song itself as the audio."""
+    from dataclasses import replace
+
+    from breakgan.transcribe.run import transcribe_song
+
+    if not song.is_file():
+        raise BreakganError(f"{song}: no such file")
+    _, data, seconds = transcribe_song(song, model, os.fspath(song))
+    tl = timeline_from_onsets(data, where=str(song))
+    if not tl.active_parts:
+        # `drums transcribe` keeps an empty folder (it can be edited); a video where nothing moves is no use
+        raise BreakganError(f"{song}: no drum onsets found (silence, or no percussion the model knows); "
+                            f"nothing would move")
+    return replace(tl, source={**tl.source, "transcribe_seconds": round(seconds, 2)})
+
+
+def _shipped_model() -> Path:
+    from breakgan.transcribe.model import SHIPPED  # imports torch: only when a song is transcribed
+
+    return SHIPPED
 
 
 def _select_parts(timeline: Timeline, parts, layout: str, part: str | None) -> tuple[str, ...]:
@@ -134,7 +157,8 @@ def render_video(
 
     generator: run folder / checkpoint / exported generator path, a (G, info) pair, or a callable
     G(z) -> (B, 3, R, R) in [-1, 1] with `latent_size`. drums: a drums folder (onsets.json, mix.wav);
-    audio: any song (onsets by analysis). size (w, h) pixels and fps are independent of G's resolution.
+    audio: any song (onsets by the shipped drum-transcription model, as `drums transcribe`). size (w, h)
+    pixels and fps are independent of G's resolution.
     seeds: keyframe seeds per part; keyframe_seed: the base seed of the other parts' keyframes;
     motion.seed: the motion seed (pulse and drift). Limits: render.options.
     """
@@ -155,9 +179,10 @@ def render_video(
     width, height = size
 
     # --out is checked again when written; checked now so a refusal comes before any warning or work
-    paths = [p for p in (generator, drums, audio, footage) if isinstance(p, (str, os.PathLike))]
+    model = _shipped_model() if audio is not None else None
+    paths = [p for p in (generator, drums, audio, model, footage) if isinstance(p, (str, os.PathLike))]
     check_out(out, "render", inputs=paths)
-    timeline, sound = _timeline(drums, audio, candidate)
+    timeline, sound = _timeline(drums, audio, candidate, model)
     selected = _select_parts(timeline, parts, layout, part)
     if drums is not None and timeline.audio is not None and sound is None:
         warn(f"{timeline.audio}: drum mix not found; rendering without audio")
@@ -212,8 +237,12 @@ def render_video(
         inputs["generator"] = ginfo["path"]
     if drums is not None:
         inputs["drums"] = Path(timeline.source.get("onsets", Path(drums) / "onsets.json")).parent
+    transcription = None
     if audio is not None:
         inputs["audio"] = audio
+        inputs["transcribe_model"] = model
+        transcription = {"seconds": timeline.source.get("transcribe_seconds"),
+                         "hits": {p: len(timeline.onsets(p)) for p in PARTS}}
     if footage is not None:
         inputs["footage"] = footage
 
@@ -227,7 +256,7 @@ def render_video(
         record = make_record(
             "render", options, inputs,
             output=VIDEO_NAME, frames=count, duration=count / fps, onset_duration=timeline.duration,
-            tempo=timeline.tempo, audio=str(sound) if sound else None,
+            tempo=timeline.tempo, audio=str(sound) if sound else None, transcription=transcription,
             generator={**{k: ginfo.get(k) for k in ("latent_size", "num_classes", "kimg", "path")},
                        "resolution": ginfo.get("resolution") or gen.resolution},
             keyframes={p: keys[p].shape[0] for p in lay.parts},

@@ -18,15 +18,31 @@ def _song_name(song: Path) -> str:
     return "song" + (suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else "")
 
 
+def transcribe_song(song: Path, model_path: Path, audio: str | None) -> tuple[dict, dict, float]:
+    """`song` -> (part -> (n, 2) [time s, velocity 1..127], the onsets.json structure naming `audio`,
+    seconds spent): what `drums transcribe` writes and `render --audio` renders, built in one place."""
+    from breakgan.transcribe.infer import transcribe_file
+    from breakgan.transcribe.output import onsets_json, part_onsets
+    from breakgan.transcribe.tempo import beat_grid
+
+    t0 = time.perf_counter()
+    result, _ = transcribe_file(song, model_path)
+    seconds = time.perf_counter() - t0
+    if result.duration <= 0:
+        raise BreakganError(f"{song}: audio is empty")
+    parts = part_onsets(result.onsets)
+    tempo, beats, bar_lines = beat_grid(result.envelope, result.onsets)
+    data = onsets_json(parts, duration=result.duration, tempo=tempo, beats=beats, bar_lines=bar_lines, audio=audio)
+    return parts, data, seconds
+
+
 def run_transcribe(song, out, *, model=None) -> Path:
     """Transcribe `song` and write OUT/cand-01/{onsets.json, pattern.mid, parts/*.mid, song.EXT,
     breakgan.json} and OUT/breakgan.json through the output-folder rule."""
     from breakgan.parts import PARTS
     from breakgan.stage import make_record, output_dir, write_json_atomic, write_record
-    from breakgan.transcribe.infer import transcribe_file
     from breakgan.transcribe.model import SHIPPED
-    from breakgan.transcribe.output import midi_bytes, onsets_json, part_onsets
-    from breakgan.transcribe.tempo import beat_grid
+    from breakgan.transcribe.output import midi_bytes
 
     song, out = Path(song), Path(out)
     if not song.is_file():
@@ -34,26 +50,19 @@ def run_transcribe(song, out, *, model=None) -> Path:
     model_path = Path(model) if model is not None else SHIPPED
     inputs = {"song": song, "transcribe_model": model_path}
     with output_dir(out, "drums", inputs=inputs.values()) as tmp:
-        t0 = time.perf_counter()
-        result, meta = transcribe_file(song, model_path)
-        seconds = time.perf_counter() - t0
-        if result.duration <= 0:
-            raise BreakganError(f"{song}: audio is empty")
-        parts = part_onsets(result.onsets)
-        tempo, beats, bar_lines = beat_grid(result.envelope, result.onsets)
+        audio_name = _song_name(song)
+        parts, data, seconds = transcribe_song(song, model_path, audio_name)
+        duration, tempo = data["duration"], data["tempo"]
         cand = tmp / "cand-01"
         (cand / "parts").mkdir(parents=True)
-        audio_name = _song_name(song)
         shutil.copyfile(song, cand / audio_name)
-        data = onsets_json(parts, duration=result.duration, tempo=tempo, beats=beats, bar_lines=bar_lines,
-                           audio=audio_name)
         write_json_atomic(cand / "onsets.json", data)
         (cand / "pattern.mid").write_bytes(midi_bytes(parts, tempo))
         for p in PARTS:
             (cand / "parts" / f"{p}.mid").write_bytes(midi_bytes(parts, tempo, only=(p,), name=p))
         counts = {p: len(parts[p]) for p in PARTS}
-        stats = {"duration_s": round(result.duration, 3), "seconds": round(seconds, 2),
-                 "realtime_factor": round(result.duration / max(seconds, 1e-9), 1)}
+        stats = {"duration_s": round(duration, 3), "seconds": round(seconds, 2),
+                 "realtime_factor": round(duration / max(seconds, 1e-9), 1)}
         write_record(cand, make_record("drums", {"candidate": 1}, {}, candidate=1, hits=counts, **stats))
         write_record(tmp, make_record("drums", {"model": os.fspath(model_path)}, inputs, candidates=["cand-01"],
                                       transcribed=True, tempo=tempo, beats_per_bar=4,
@@ -62,6 +71,6 @@ def run_transcribe(song, out, *, model=None) -> Path:
     if total == 0:
         warn(f"{song}: no drum onsets found (silence, or no percussion the model knows)")
     tempo_text = f"{tempo:.1f} BPM" if tempo else "tempo unknown"
-    info(f"wrote {out} ({total} onsets in {result.duration:.1f} s, {tempo_text}, "
+    info(f"wrote {out} ({total} onsets in {duration:.1f} s, {tempo_text}, "
          f"{stats['realtime_factor']:g}x real time)")
     return out
