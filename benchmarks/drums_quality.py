@@ -10,9 +10,11 @@ continuation is their next 8 bars; each setting generates 8 bars after each prim
 report on --split validation; the test split is never read.
 
 Metrics, per generated bar: snare hits, hats+ride hits (closed, open, ride), tom hits; % bars with 12 or
-more snare hits; % bars with no hats and no ride; groove correlation = Pearson of the bar's 48-value
-onset profile (16 positions x kick, snare, hats+ride) against the primer's (mean of its 2 bars), as the
-8-bar mean and at generated bars 1 and 8 (a bar with a constant profile counts as 0).
+more snare hits; % bars with no hats and no ride, over all bars and over the bars after primers with
+hats or ride in at least one bar (a timekeeper lost, not one the drummer never played: primers that keep
+time on toms continue without hats in the real data too); groove correlation = Pearson of the bar's
+48-value onset profile (16 positions x kick, snare, hats+ride) against the primer's (mean of its 2 bars),
+as the 8-bar mean and at generated bars 1 and 8 (a bar with a constant profile counts as 0).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ def bar_metrics(primer: np.ndarray, cont: np.ndarray) -> dict[str, np.ndarray]:
             "keeps": np.full(GEN_BARS, primer_time_bars(primer) == 1),
             "some": np.full(GEN_BARS, 0 < primer_time_bars(primer) < 1),  # hats/ride in some bars only
             "none": np.full(GEN_BARS, primer_time_bars(primer) == 0),
+            "timed": np.full(GEN_BARS, primer_time_bars(primer) > 0),  # every or some
             "corr": np.array([pearson(p, ref) for p in groove_profile(cont)])}
 
 
@@ -101,7 +104,7 @@ def summarize(rows: list[dict]) -> dict[str, float]:
     return {"snare": cat["snare"].mean(), "hats_ride": cat["hats_ride"].mean(), "toms": cat["toms"].mean(),
             "roll%": 100 * cat["roll"].mean(), "no_time%": 100 * cat["no_time"].mean(),
             **{f"{k}_time%": 100 * (cat["no_time"] & cat[k]).sum() / max(1, cat[k].sum())
-               for k in ("keeps", "some", "none")},
+               for k in ("keeps", "some", "none", "timed")},
             **{f"{k}_bars": float(cat[k].sum()) for k in ("keeps", "some", "none")},
             "corr": cat["corr"].mean(), "corr1": cat["corr"][:, 0].mean(), "corr8": cat["corr"][:, -1].mean()}
 
@@ -152,6 +155,7 @@ def evaluate(settings: dict, *, split: str, primers: int, candidates: int, data:
 ROWS = [("snare hits per bar", "snare", "{:.2f}"), ("hats+ride per bar", "hats_ride", "{:.2f}"),
         ("toms per bar", "toms", "{:.2f}"), ("bars with 12+ snare hits", "roll%", "{:.1f}%"),
         ("bars with no hats/ride", "no_time%", "{:.1f}%"),
+        ("bars with no hats/ride after primers with hats/ride (timekeeper lost)", "timed_time%", "{:.1f}%"),
         ("  after primers with hats/ride in every bar", "keeps_time%", "{:.1f}%"),
         ("  after primers with hats/ride in some bars", "some_time%", "{:.1f}%"),
         ("  after primers with no hats/ride", "none_time%", "{:.1f}%"),
