@@ -57,6 +57,24 @@ class VirtualTime:
         self.t += max(d, 0.0) + self.rng.uniform(0.0, self.oversleep_s)
 
 
+def play_through_regenerate(player, controls, *, regenerate=True, at_beat=5.0, timeout_s=30.0):
+    """Start `player`, play `at_beat` beats, send /breakgan/regenerate there (unless regenerate=False) and
+    wait for the background generation, then play to the end (give the player LiveOptions(bars=...))."""
+    player._zeroed = False
+    player._start()
+    while player._cursor < player._segment.origin + at_beat:
+        player.step()
+    if regenerate:
+        controls.put(Control("regenerate"))
+        player._drain()
+        deadline = time.monotonic() + timeout_s
+        while player.regenerator.busy() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert not player.regenerator.busy(), f"no regenerated pattern within {timeout_s:g} s"
+    while player.step():
+        pass
+
+
 # ---- OSC out ------------------------------------------------------------------------------------
 
 def test_osc_args_are_numbers_only_and_numpy_is_converted():
@@ -361,18 +379,9 @@ def test_regenerated_pattern_starts_on_the_next_bar():
     player = Player(timeline_from_onsets(onsets_data(hat_every=0)), clock, lambda d: sent.append(d),
                     LiveOptions(parts=("kick", "snare"), latent_dims=0, bars=6), controls=ctl,
                     regenerator=Regenerator(fake_generate), sleep=vt.sleep, log=lambda m: None)
-    player._zeroed = False
-    player._start()
-    while player._cursor < player._segment.origin + 5.0:  # into bar 1 (beats 4..8)
-        player.step()
-    ctl.put(Control("regenerate"))
-    player._drain()
-    deadline = time.monotonic() + 10
-    while player.regenerator.busy() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    while player.step():
-        pass
+    play_through_regenerate(player, ctl)  # asked for in bar 1 (beats 4..8)
     assert calls and calls[0]["bars"] == 2 and calls[0]["seed_pattern"].startswith("kick: x.......x.......; snare: ....x.......x...")
+    assert calls[0]["humanize"] == 0.0  # live's default: quantized, as before --humanize existed
     bars_seen = {}
     bar = None
     for dgrams in sent:
@@ -387,6 +396,59 @@ def test_regenerated_pattern_starts_on_the_next_bar():
     # Old pattern (2 kicks, 2 snares a bar) through bar 1; from bar 2 on, 8 snares and no kick.
     assert sorted(bars_seen[1]) == ["kick", "kick", "snare", "snare"]
     assert bars_seen[2] == ["snare"] * 8 and bars_seen[5] == ["snare"] * 8
+
+
+def _onsets_after(sent, clock, beat):
+    """part -> [(beat, value)] of the onsets (value > 0) in bundles timetagged at or after `beat`."""
+    out: dict = {}
+    for dgrams in sent:
+        for d in dgrams:
+            b = OscBundle(d)
+            t = struct.unpack(">Q", d[8:16])[0] / 2**32 - 2208988800 - clock.unix_offset
+            at = clock.beat_at(t)
+            for i in range(b.num_contents):
+                m = b.content(i)
+                if m.address.endswith("/onset") and m.params[0] > 0 and at >= beat - 1e-6:
+                    out.setdefault(m.address.split("/")[2], []).append((at, m.params[0]))
+    return out
+
+
+@pytest.mark.parametrize("amount", [0.0, 0.8])
+def test_regenerated_onsets_carry_the_humanized_velocities_and_timing(amount):
+    """live --humanize reaches the real generator: with an amount, the regenerated pattern's onsets (from
+    bar 2 on) vary in velocity and sit off the 16th grid; with 0 they are the quantized pattern as before
+    (the same onsets.json as a generation without the option, one velocity per part, on the grid)."""
+    from breakgan.drums import generate_onsets
+
+    calls = []
+
+    def generate(**kw):
+        calls.append((kw, generate_onsets(**kw)))
+        return calls[-1][1]
+
+    vt = VirtualTime()
+    clock = InternalClock(120, now=vt.now, origin=vt.t + 0.1)
+    ctl: queue.Queue = queue.Queue()
+    sent = []
+    parts = ("kick", "snare", "hihat_closed")
+    player = Player(timeline_from_onsets(onsets_data()), clock, sent.append,
+                    LiveOptions(parts=parts, latent_dims=0, bars=4, humanize=amount), controls=ctl,
+                    regenerator=Regenerator(generate), sleep=vt.sleep, log=lambda m: None)
+    play_through_regenerate(player, ctl, timeout_s=120.0)
+    assert player._segment.origin == 8.0 and len(calls) == 1
+    kw, data = calls[0]
+    assert kw["humanize"] == amount
+    onsets = _onsets_after(sent, clock, 8.0)
+    assert sum(len(v) for v in onsets.values()) >= 8
+    values = {p: {round(v, 6) for _, v in hits} for p, hits in onsets.items()}
+    off_grid = [abs(b * 4 - round(b * 4)) / 4 for hits in onsets.values() for b, _ in hits]
+    if amount == 0:
+        assert data == generate_onsets(**{k: v for k, v in kw.items() if k != "humanize"})
+        assert all(len(v) == 1 for v in values.values()), values
+        assert max(off_grid) < 1e-4
+    else:
+        assert any(len(v) >= 3 for v in values.values()), values
+        assert np.mean(np.array(off_grid) > 0.002) > 0.5  # most hits > 1 ms off the grid (0.002 beat)
 
 
 def test_stop_sends_zeros_and_play_restarts_on_a_bar():

@@ -234,13 +234,12 @@ def test_osc_values_keep_the_old_pattern_until_the_swap_bar_line():
     """After /regenerate the event walk installs the new pattern at its last event before the bar line;
     the envelopes and latents of the control ticks in between must still be the old pattern's (they
     used to jump to the new pattern's start: latents held, envelope tails cut to 0)."""
-    from test_live import onsets_data
+    from test_live import onsets_data, play_through_regenerate
     from test_live_frames import LATENT, osc_latents
 
     def run(regenerate):
         import queue as q
 
-        from breakgan.live.osc_in import Control
         from breakgan.live.player import Regenerator
 
         def fake_generate(**kw):
@@ -254,17 +253,7 @@ def test_osc_values_keep_the_old_pattern_until_the_swap_bar_line():
                         LiveOptions(parts=("kick", "snare"), latent_dims=0, latent_vector=True, latent_size=LATENT,
                                     bars=3), controls=ctl, regenerator=Regenerator(fake_generate),
                         sleep=vt.sleep, log=lambda m: None)
-        player._zeroed = False
-        player._start()
-        while player._cursor < player._segment.origin + 5.0:
-            player.step()
-        if regenerate:
-            ctl.put(Control("regenerate"))
-            player._drain()
-            while player.regenerator.busy():
-                pass
-        while player.step():
-            pass
+        play_through_regenerate(player, ctl, regenerate=regenerate)
         return osc_latents(sent, clock), clock, player
 
     old, clock_a, _ = run(False)

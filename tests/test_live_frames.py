@@ -13,6 +13,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 from pythonosc.osc_bundle import OscBundle
 
+from breakgan.drums.groove.apply import check_amount
 from breakgan.errors import BreakganError
 from breakgan.live.clock import InternalClock
 from breakgan.live.frames import COMPOSITE, FrameRenderer, pick, plan_streams, too_late
@@ -24,7 +25,7 @@ from breakgan.render.layout import compose
 from breakgan.timeline import timeline_from_onsets
 
 from badinput import expect_clean_error
-from test_live import VirtualTime, onsets_data
+from test_live import VirtualTime, onsets_data, play_through_regenerate
 
 LATENT = 12
 
@@ -172,17 +173,8 @@ def test_frames_carry_the_osc_latents_of_their_clock_time_across_a_regenerated_p
                        lookahead_s=0.02, rate=60.0)
     player = Player(timeline_from_onsets(onsets_data(hat_every=0)), clock, sent.append, opts, controls=ctl,
                     regenerator=Regenerator(fake_generate), sleep=vt.sleep, log=lambda m: None, frames=fr)
-    player._zeroed = False
-    player._start()
+    play_through_regenerate(player, ctl)
     t0 = player._t0
-    while player._cursor < player._segment.origin + 5.0:
-        player.step()
-    ctl.put(Control("regenerate"))
-    player._drain()
-    while player.regenerator.busy():
-        pass
-    while player.step():
-        pass
     assert player._segment.origin == 8.0  # the regenerated pattern took over at bar 2
     # The grid: every frame from the start to the end of bar 6 (12 s at 120 bpm), none past it.
     ks = [k for k, *_ in fr.pushed]
@@ -267,6 +259,18 @@ def test_frame_options_fail_cleanly(live_inputs, extra, name):
     for a in extra:
         argv += ["--generator", str(live_inputs / "run")] if a == "--GEN" else [a]
     expect_clean_error(argv, names=name, watch=[live_inputs])
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "nan", "inf"])
+def test_bad_humanize_is_the_drums_options_one_line(live_inputs, value):
+    res = expect_clean_error(["live", "--drums", str(live_inputs / "drums"), "--bars", "1", "--port", "9",
+                              "--humanize", value], names="--humanize", watch=[live_inputs])
+    try:  # the same line as `breakgan drums --humanize` gives: one check for both
+        check_amount(float(value))
+    except BreakganError as e:
+        assert str(e) in res.err
+    else:
+        raise AssertionError(f"check_amount accepted {value}")
 
 
 @settings(max_examples=20, deadline=None)

@@ -66,6 +66,13 @@ def live(
                                                help="DrumsRNN model for /breakgan/regenerate (default: shipped)."),
     temperature: float = typer.Option(1.0, "--temperature", min=0.01, max=10.0,
                                       help="DrumsRNN temperature for /breakgan/regenerate."),
+    humanize: float = typer.Option(0.0, "--humanize",
+                                   help="0..1: velocities and micro-timing of each /breakgan/regenerate pattern "
+                                        "from the groove model, as `breakgan drums --humanize` (0 = quantized: on "
+                                        "the 16th grid, new hits at the seed's mean velocity per part; 1 = full): "
+                                        "the onsets' values and times follow. "
+                                        "The --drums pattern plays as written (humanize it with `breakgan drums "
+                                        "--humanize` or `breakgan drums groove`)."),
     listen: Optional[int] = typer.Option(None, "--listen", min=0, max=65535,
                                          help="Take OSC control on this UDP port (tempo, play, stop, mute, "
                                               "solo, seed, temperature, regenerate, reseed)."),
@@ -126,6 +133,10 @@ def live(
     keyframe_seed = check_seed(_first(keyframe_seed, seed, 0), "--keyframe-seed")
     motion_seed = check_seed(_first(motion_seed, seed, 0), "--motion-seed")
     pattern_seed = check_seed(_first(pattern_seed, seed, 0), "--pattern-seed")
+    if humanize != 0.0:  # drums' own check, imported only when there is a value to check: it loads torch
+        from breakgan.drums.groove.apply import check_amount
+
+        humanize = check_amount(humanize)
     motion = Motion(attack_ms=attack_ms, release_ms=release_ms, step=step, pulse=pulse, pulse_ms=pulse_ms,
                     drift=drift, drift_period_s=drift_period, seed=motion_seed)
     if favourites is not None and not favourites.is_file():
@@ -182,7 +193,8 @@ def live(
     options = LiveOptions(
         rate=rate, lookahead_s=lookahead / 1000.0, parts=part_names, latent_dims=min(latent_dims, latent_size),
         latent_vector=latent_vector, latent_size=latent_size, keys=keys, keyframe_seed=keyframe_seed,
-        pattern_seed=pattern_seed, motion=motion, bars=bars, spin_s=spin_ms / 1000.0, temperature=temperature)
+        pattern_seed=pattern_seed, motion=motion, bars=bars, spin_s=spin_ms / 1000.0, temperature=temperature,
+        humanize=humanize)
     try:
         fav = _read_favourites(favourites, latent_size)
     except BaseException:

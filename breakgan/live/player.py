@@ -47,7 +47,8 @@ class LiveOptions:
     keys / keyframe_seed: keyframes per part (part i: seeds keyframe_seed+i*keys onwards, unless the
     player is given favourites); motion.seed: the motion seed (pulse, drift); pattern_seed: DrumsRNN's
     seed for the first /breakgan/regenerate (each regenerate then adds 1). bars: stop after N bars
-    (None = loop forever).
+    (None = loop forever). humanize: the groove model's amount (0..1) for regenerated patterns, as
+    `drums --humanize` (0 = quantized: on the grid, new hits at the seed's mean velocity per part).
     """
     rate: float = 60.0
     lookahead_s: float = 0.0
@@ -63,6 +64,7 @@ class LiveOptions:
     lead_s: float = 0.1
     spin_s: float = DEFAULT_SPIN_S
     temperature: float = 1.0
+    humanize: float = 0.0
 
 
 @dataclass
@@ -110,7 +112,7 @@ class Regenerator:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self, *, bars: int, tempo: float, temperature: float, random_seed: int,
-              seed_pattern: str | None) -> bool:
+              seed_pattern: str | None, humanize: float = 0.0) -> bool:
         if self._generate is None:
             warn("regenerate ignored: breakgan.drums.generate_onsets is not available in this install")
             return False
@@ -118,7 +120,7 @@ class Regenerator:
             warn("regenerate ignored: a pattern is already being generated")
             return False
         kwargs = dict(seed_pattern=seed_pattern, bars=bars, tempo=tempo, temperature=temperature,
-                      random_seed=random_seed)
+                      random_seed=random_seed, humanize=humanize)
         self._thread = threading.Thread(target=self._work, args=(kwargs,), name="breakgan-regenerate",
                                         daemon=True)
         self._thread.start()
@@ -388,7 +390,8 @@ class Player:
             tl = self._segment.pattern.timeline if self._segment else self.pattern.timeline
             bars = max(1, round(self.pattern.length / self.pattern.beats_per_bar))
             self.regenerator.start(bars=bars, tempo=self.pattern.tempo, temperature=s.temperature,
-                                   random_seed=s.pattern_seed, seed_pattern=seed_text(tl))
+                                   random_seed=s.pattern_seed, seed_pattern=seed_text(tl),
+                                   humanize=self.opt.humanize)
             s.pattern_seed = (s.pattern_seed + 1) % SEED_LIMIT  # the next regenerate gives a different pattern
         self.log(f"control: {c.name}" + (f" {c.part}" if c.part else "") +
                  ("" if c.value is None else f" = {c.value}"))
