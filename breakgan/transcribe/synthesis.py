@@ -206,19 +206,39 @@ def augment(y: np.ndarray, rng: np.random.Generator, sr: int = F.SR) -> np.ndarr
     return y.astype(np.float32)
 
 
-def render_drums(notes, kits: list[tuple[KitSynth, int]], length_s: float, rng: np.random.Generator
+def render_drums(notes, kits: list, length_s: float, rng: np.random.Generator, head_gain_db: float = 0.0
                  ) -> tuple[np.ndarray, list[tuple[float, int, int]]]:
     """notes (time, pitch, velocity) in [0, length) -> mono drums, and labels (time, head, velocity).
 
-    Each head takes its sound from one (synth, preset) of `kits`, chosen at random: a random kit mix."""
+    Each head takes its sound from one of `kits` — a (KitSynth, preset) or a HydrogenKit — chosen at random:
+    a random kit mix. A Hydrogen kit lacking the head hands it to a SoundFont kit. head_gain_db: each head's
+    level is drawn within +-this (a mix engineer's balance)."""
+    from breakgan.transcribe import hydrogen
+
     heads = pitch_heads()
-    choice = [kits[int(rng.integers(len(kits)))] for _ in HEADS]
-    rate = kits[0][0].rate
-    out = np.zeros(int(round(length_s * rate)), np.float32)
-    labels = []
+    fonts = [k for k in kits if not isinstance(k, hydrogen.HydrogenKit)]
+    choice = []
+    for h in range(len(HEADS)):
+        k = kits[int(rng.integers(len(kits)))]
+        if isinstance(k, hydrogen.HydrogenKit) and h not in k.heads and fonts:
+            k = fonts[int(rng.integers(len(fonts)))]
+        choice.append(k)
+    gains = 10 ** (rng.uniform(-head_gain_db, head_gain_db, len(HEADS)) / 20) if head_gain_db else np.ones(len(HEADS))
+    rate = kits[0].rate if isinstance(kits[0], hydrogen.HydrogenKit) else kits[0][0].rate
+    h2 = [n for n in notes if 0 <= n[1] < 128 and heads[n[1]] >= 0 and isinstance(choice[heads[n[1]]], hydrogen.HydrogenKit)]
+    out, labels = np.zeros(int(round(length_s * rate)), np.float32), []
+    if h2:
+        parts = []
+        for h in range(len(HEADS)):  # one head at a time, so each takes its own gain
+            sel = [n for n in h2 if heads[n[1]] == h]
+            if sel:
+                y, lab = hydrogen.render(choice, sel, length_s, rate, rng, heads)
+                out += y * gains[h]
+                parts += lab
+        labels += parts
     for t, pitch, vel in notes:
         h = heads[pitch] if 0 <= pitch < 128 else -1
-        if h < 0 or t >= length_s:
+        if h < 0 or t >= length_s or isinstance(choice[h], hydrogen.HydrogenKit):
             continue
         synth, preset = choice[h]
         synth.use(preset)
@@ -226,16 +246,16 @@ def render_drums(notes, kits: list[tuple[KitSynth, int]], length_s: float, rng: 
         hit = synth.one_shot(RENDER_PITCH.get(pitch, pitch), v, 0.1)
         start = int(round(t * rate))
         seg = hit[:len(out) - start].mean(1)
-        out[start:start + len(seg)] += seg
+        out[start:start + len(seg)] += seg * gains[h]
         labels.append((float(t), int(h), int(vel)))
-    return out, labels
+    return out, sorted(labels)
 
 
 def make_clip(notes, bpm: float, length_s: float, kits, melodic: MelodicSynth | None, rng: np.random.Generator,
-              *, accompaniment: float | None = None, augment_audio: bool = True):
+              *, accompaniment: float | None = None, augment_audio: bool = True, head_gain_db: float = 0.0):
     """One clip: (audio, labels). accompaniment: level of the accompaniment relative to the drums in dB
     (None: drums only)."""
-    drums, labels = render_drums(notes, kits, length_s, rng)
+    drums, labels = render_drums(notes, kits, length_s, rng, head_gain_db)
     y = drums
     if melodic is not None and accompaniment is not None:
         kicks = np.array([t for t, h, _ in labels if h == 0])

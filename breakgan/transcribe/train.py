@@ -24,7 +24,7 @@ def _font(name: str):
 
 
 def synthesize_set(groove_root, n_clips: int, clip_s: float, seed: int, soundfonts=TRAIN_SOUNDFONTS,
-                   split: str = "train", accompaniment_p: float = 0.75):
+                   split: str = "train", accompaniment_p: float = 0.75, hydrogen_kits: bool = True):
     """-> features (n, frames, mels) float16, onset targets (n, frames, heads) float16, velocity (same),
     and the raw labels per clip."""
     from breakgan.transcribe.synthesis import KitSynth, MelodicSynth, groove_files, groove_notes, make_clip, notes_window
@@ -35,6 +35,9 @@ def synthesize_set(groove_root, n_clips: int, clip_s: float, seed: int, soundfon
     weights /= weights.sum()
     synths = [KitSynth(_font(s)) for s in soundfonts]
     kits = [(k, p) for k in synths for p in k.presets]
+    if hydrogen_kits:
+        from breakgan.transcribe.hydrogen import HydrogenKit, available_kits
+        kits += [HydrogenKit(p) for p in available_kits()]
     melodic = [MelodicSynth(_font(s)) for s in soundfonts]
     frames = int(round(clip_s * F.FPS)) + 1
     X = np.zeros((n_clips, frames, F.N_MELS), np.float16)
@@ -50,7 +53,7 @@ def synthesize_set(groove_root, n_clips: int, clip_s: float, seed: int, soundfon
         start = float(rng.uniform(0, max(0.0, g.duration - clip_s)))
         acc = float(rng.uniform(-12, 6)) if rng.random() < accompaniment_p else None
         y, labels = make_clip(notes_window(notes, start, clip_s), g.bpm, clip_s, kits,
-                              melodic[int(rng.integers(len(melodic)))], rng, accompaniment=acc)
+                              melodic[int(rng.integers(len(melodic)))], rng, accompaniment=acc, head_gain_db=6.0)
         X[i] = F.log_mel(y)[:frames]
         for t, h, v in labels:
             f = int(round(t * F.FPS))
@@ -67,7 +70,7 @@ def synthesize_set(groove_root, n_clips: int, clip_s: float, seed: int, soundfon
 
 
 def train(X, Y, V, *, minutes: float, seed: int, threads: int = 2, batch: int = 16, crop: int = 400,
-          log=print, init=None, lr: float = 2e-3):
+          log=print, init=None, lr: float = 2e-3, hidden: int = 128):
     import torch
 
     from breakgan.transcribe.model import TranscribeNet
@@ -79,7 +82,7 @@ def train(X, Y, V, *, minutes: float, seed: int, threads: int = 2, batch: int = 
         from breakgan.transcribe.model import load_model
         model, _ = load_model(init)
     else:
-        model = TranscribeNet()
+        model = TranscribeNet(hidden=hidden)
         flat = X.reshape(-1, X.shape[-1]).astype(np.float32)
         model.mean.copy_(torch.from_numpy(flat.mean(0)))
         model.std.copy_(torch.from_numpy(flat.std(0) + 1e-3))
@@ -155,6 +158,8 @@ def main(argv=None):
     ap.add_argument("--clip-s", type=float, default=8.0)
     ap.add_argument("--minutes", type=float, default=20.0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--jobs", type=int, default=2, help="processes synthesizing the training set")
+    ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", default=None, help="continue training this exported model")
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -169,14 +174,20 @@ def main(argv=None):
     if data.is_file():
         z = np.load(data, allow_pickle=False)
         X, Y, V = z["X"], z["Y"], z["V"]
-    else:
-        X, Y, V, _ = synthesize_set(a.groove, a.clips, a.clip_s, a.seed)
+    else:  # one shard per process (synthesis is single-threaded), each with its own seed
+        from concurrent.futures import ProcessPoolExecutor
+
+        sizes = [len(c) for c in np.array_split(np.arange(a.clips), a.jobs)]
+        with ProcessPoolExecutor(a.jobs) as pool:
+            shards = list(pool.map(synthesize_set, [a.groove] * a.jobs, sizes, [a.clip_s] * a.jobs,
+                                   [a.seed * 100 + k for k in range(a.jobs)]))
+        X, Y, V = (np.concatenate([sh[i] for sh in shards]) for i in range(3))
         np.savez(data, X=X, Y=Y, V=V)
     synth_s = time.time() - t0
     print(f"training set: {len(X)} clips x {a.clip_s:g} s, {synth_s:.0f} s to synthesize", flush=True)
     Xt, _, _, labels_t = synthesize_set(a.groove, a.tune_clips, a.clip_s, a.seed + 1000)
     model, info = train(X, Y, V, minutes=a.minutes, seed=a.seed + (1 if a.init else 0), threads=a.threads,
-                        log=lambda s: print(s, flush=True), init=a.init, lr=a.lr)
+                        log=lambda s: print(s, flush=True), init=a.init, lr=a.lr, hidden=a.hidden)
     if a.init:  # the training record covers both sessions
         from breakgan.transcribe.model import load_model
         before = load_model(a.init)[1]["training"]
@@ -186,6 +197,7 @@ def main(argv=None):
                              {"train_steps": info["train_steps"], "train_seconds": info["train_seconds"], "lr": a.lr}]}
     thresholds, tuned_f = tune_thresholds(activations(model, Xt), labels_t)
     print("thresholds", dict(zip(HEADS, thresholds)), "F on tuning clips", dict(zip(HEADS, tuned_f)), flush=True)
+    from breakgan.transcribe.hydrogen import available_kits
     from breakgan.transcribe.model import parameter_count, save_model
 
     meta = {"kind": "breakgan-transcribe", "version": 1, "heads": list(HEADS),
@@ -197,6 +209,7 @@ def main(argv=None):
             "training": {**info, "clips": len(X), "clip_s": a.clip_s, "audio_s": len(X) * a.clip_s,
                          "synthesis_s": round(synth_s, 1), "seed": a.seed, "threads": a.threads,
                          "soundfonts": [Path(s).name if s != "timgm6mb" else "TimGM6mb.sf2" for s in TRAIN_SOUNDFONTS],
+                         "hydrogen_kits": [p.name for p in available_kits()],
                          "groove_split": "train"}}
     save_model(model, a.out, meta)
     (work / "meta.json").write_text(json.dumps(meta, indent=1))
