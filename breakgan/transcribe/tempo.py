@@ -1,5 +1,8 @@
-"""Tempo, beats and bar lines of a transcription, from its onset-probability envelope (librosa's beat
-tracker on the network's output rather than on raw spectral flux: accompaniment no longer drives it)."""
+"""Tempo, beats and bar lines of a transcription. librosa's tempo estimate on the network's onset envelope
+(not raw spectral flux: accompaniment no longer drives it) proposes a tempo; its metrical relatives (1/2,
+2/3, 3/4, 4/3, 3/2, 2x) compete on what a drum part says about the beat: the pattern repeats every bar,
+kicks and snares sit on beats, and tempi far from ~105 bpm are rarer. Then the beat tracker places beats
+at the chosen tempo."""
 
 from __future__ import annotations
 
@@ -8,6 +11,79 @@ import numpy as np
 from breakgan.transcribe import features as F
 
 START_BPM = 90.0  # librosa's prior centre; see infer.TEMPO_WEIGHTS
+RELATIVES = (0.5, 2 / 3, 0.75, 1.0, 4 / 3, 1.5, 2.0)
+# Score weights: bar repetition, snares on beats, kicks on beats, log2-distance from PRIOR_BPM squared.
+# Chosen on 40 train-split grooves (33 -> 37 within 4%) and checked on 60 others (41 -> 48), rendered
+# with training kits plus accompaniment; the validation split was not used.
+WEIGHTS = (4.0, 0.5, 0.5, -2.0)
+PRIOR_BPM = 105.0
+WINDOW_S = 4.0   # phase is fitted per window: a 1% tempo error drifts 0.3 s over 30 s
+
+
+def _trains(onsets: dict[str, np.ndarray], frames: int) -> list[np.ndarray]:
+    """Kick, snare and timekeeper onsets as zero-mean impulse trains smoothed over +-20 ms."""
+    kernel = np.exp(-0.5 * (np.arange(-6, 7) / 2.0) ** 2)
+    out = []
+    for heads in (("kick",), ("snare",), ("hihat_closed", "hihat_open", "ride")):
+        x = np.zeros(frames)
+        for h in heads:
+            idx = np.round(onsets.get(h, np.zeros((0, 2)))[:, 0] * F.FPS).astype(int)
+            np.add.at(x, idx[(idx >= 0) & (idx < frames)], 1.0)
+        x = np.convolve(x, kernel, "same")
+        out.append(x - x.mean())
+    return out
+
+
+def _autocorrelation(x: np.ndarray, lag: float) -> float:
+    """Normalised autocorrelation at a fractional lag in frames (linear between neighbours)."""
+    energy = float(np.dot(x, x)) + 1e-9
+    i, frac = int(lag), lag - int(lag)
+    if i < 1 or i + 1 >= len(x):
+        return 0.0
+    at = [float(np.dot(x[:-k], x[k:])) / energy for k in (i, i + 1)]
+    return at[0] * (1 - frac) + at[1] * frac
+
+
+def _on_beats(kick: np.ndarray, snare: np.ndarray, period: float, tol: float = 0.05) -> tuple[float, float]:
+    """Per window, the beat phase that puts the most kicks and snares on beats; -> the fractions of
+    snares and of kicks within tol of a beat (over all windows)."""
+    end = max(kick.max(initial=0.0), snare.max(initial=0.0))
+    phases = np.linspace(0, period, 48, endpoint=False)
+
+    def off(t, ph):  # (phases, onsets) distance to the nearest beat
+        return np.abs((t[None, :] - ph[:, None] + period / 2) % period - period / 2)
+
+    hits = [0, 0]
+    for a in np.arange(0.0, end + 1e-9, WINDOW_S / 2):
+        k = kick[(kick >= a) & (kick < a + WINDOW_S)]
+        s = snare[(snare >= a) & (snare < a + WINDOW_S)]
+        if len(k) + len(s) < 2:
+            continue
+        both = (off(np.concatenate([k, s]), phases) < tol).sum(1)
+        ph = phases[[int(np.argmax(both))]]
+        hits[0] += int((off(s, ph) < tol).sum())
+        hits[1] += int((off(k, ph) < tol).sum())
+    # windows overlap by half: each onset is counted about twice, in the numerator and the denominator
+    return hits[0] / max(2 * len(snare), 1), hits[1] / max(2 * len(kick), 1)
+
+
+def choose_tempo(first_guess: float, onsets: dict[str, np.ndarray], frames: int) -> float:
+    """The best-scoring metrical relative of a tempo estimate (bpm); see WEIGHTS."""
+    trains = _trains(onsets, frames)
+    kick = onsets.get("kick", np.zeros((0, 2)))[:, 0]
+    snare = onsets.get("snare", np.zeros((0, 2)))[:, 0]
+    best, best_score = first_guess, -np.inf
+    for r in RELATIVES:
+        tempo = first_guess * r
+        if not 40.0 <= tempo <= 320.0:
+            continue
+        period = 60.0 / tempo
+        bar = float(np.mean([_autocorrelation(x, 4 * period * F.FPS) for x in trains]))
+        snare_on, kick_on = _on_beats(kick, snare, period)
+        score = float(np.dot(WEIGHTS, (bar, snare_on, kick_on, np.log2(tempo / PRIOR_BPM) ** 2)))
+        if score > best_score:
+            best, best_score = tempo, score
+    return best
 
 
 def beat_grid(env: np.ndarray, onsets: dict[str, np.ndarray], beats_per_bar: int = 4
@@ -20,10 +96,14 @@ def beat_grid(env: np.ndarray, onsets: dict[str, np.ndarray], beats_per_bar: int
     env = np.asarray(env, np.float32)
     if len(env) < 4 * F.FPS or float(env.max(initial=0.0)) < 0.5:
         return None, np.zeros(0), np.zeros(0)
-    tempo, beats = librosa.beat.beat_track(onset_envelope=env, sr=F.SR, hop_length=F.HOP, start_bpm=START_BPM,
-                                           units="time", trim=False)
-    tempo = float(np.atleast_1d(tempo)[0])
-    if not np.isfinite(tempo) or tempo <= 0 or len(beats) < 2:
+    guess = float(np.atleast_1d(librosa.feature.tempo(onset_envelope=env, sr=F.SR, hop_length=F.HOP,
+                                                      start_bpm=START_BPM))[0])
+    if not np.isfinite(guess) or guess <= 0:
+        return None, np.zeros(0), np.zeros(0)
+    tempo = choose_tempo(guess, onsets, len(env))
+    _, beats = librosa.beat.beat_track(onset_envelope=env, sr=F.SR, hop_length=F.HOP, bpm=tempo, units="time",
+                                       trim=False)
+    if len(beats) < 2:
         return None, np.zeros(0), np.zeros(0)
     beats = np.asarray(beats, np.float64)
 
