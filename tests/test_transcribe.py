@@ -63,6 +63,100 @@ def groove_song(path: Path, bars: int = 8) -> dict[str, np.ndarray]:
     return {p: np.array(ts) for p, ts in ref.items()}
 
 
+def tom_groove(path: Path, toms: tuple[int, ...], bars: int = 8) -> dict[int, np.ndarray]:
+    """Kick, snare and closed hats with a tom fill on the last beat of every bar (two 16ths on each of
+    `toms`, GM pitches, in order), rendered by FluidSynth from TimGM6mb. -> each tom pitch's onset times."""
+    import soundfile as sf
+
+    from breakgan.drums.synth import DrumSynth
+
+    step = 60.0 / BPM / 4
+    notes, ref = [], {p: [] for p in toms}
+    fill = [p for p in toms for _ in range(2)][:4]
+    for bar in range(bars):
+        b = bar * 16
+        notes += [((b + s) * step, 36, 100) for s in (0, 8)] + [((b + s) * step, 38, 100) for s in (4,)]
+        notes += [((b + s) * step, 42, 80) for s in range(0, 12, 2)]
+        for k, pitch in enumerate(fill):
+            t = (b + 12 + k) * step
+            notes.append((t, pitch, 110))
+            ref[pitch].append(t)
+    length = bars * 16 * step + 1.0
+    with DrumSynth(None, RATE) as synth:
+        drums = synth.render(sorted(notes), step, length).mean(1)
+    sf.write(str(path), 0.9 * drums / np.abs(drums).max(), RATE, subtype="PCM_16")
+    return {p: np.array(ts) for p, ts in ref.items()}
+
+
+def test_tom_groups_by_pitch():
+    from breakgan.transcribe.output import TOM_PARTS, tom_groups
+
+    rng = np.random.default_rng(0)
+    one = np.log2(120.0) + 0.02 * rng.standard_normal(40)
+    assert set(tom_groups(one)) == {TOM_PARTS.index("tom_mid")}
+    # one drum with a few hits pulled away by other sounds: still one drum
+    smeared = np.concatenate([one, np.log2(120.0) + rng.uniform(-0.8, 0.8, 4)])
+    assert len(set(tom_groups(smeared))) == 1
+    # one drum whose pitch wanders continuously (no gap): not split
+    assert len(set(tom_groups(np.linspace(6.5, 7.5, 60)))) == 1
+
+    low, mid, high = (np.log2(f) + 0.02 * rng.standard_normal(12) for f in (80.0, 120.0, 180.0))
+    three = np.concatenate([high, low, mid])
+    order = rng.permutation(len(three))
+    labels = tom_groups(three[order])
+    names = np.array(TOM_PARTS)[labels][np.argsort(order)]
+    assert list(names) == ["tom_high"] * 12 + ["tom_low"] * 12 + ["tom_mid"] * 12
+
+    two = tom_groups(np.concatenate([low, high]))
+    assert list(np.array(TOM_PARTS)[two]) == ["tom_low"] * 12 + ["tom_high"] * 12
+    assert len(tom_groups(np.zeros(0))) == 0
+
+
+def test_split_toms_keep_their_onsets():
+    from breakgan.transcribe.output import part_onsets
+
+    toms = np.array([[0.5, 90], [1.0, 100], [1.5, 90], [2.0, 100], [2.5, 80]], np.float64)
+    pitch = np.array([6.4, 7.4, 6.41, 7.41, 6.42])
+    parts = part_onsets({"kick": np.array([[0.0, 100.0]]), "toms": toms}, pitch)
+    np.testing.assert_array_equal(parts["tom_low"], toms[[0, 2, 4]])
+    np.testing.assert_array_equal(parts["tom_high"], toms[[1, 3]])
+    assert len(parts["tom_mid"]) == 0 and len(parts["kick"]) == 1
+    assert len(part_onsets({"toms": toms})["tom_mid"]) == 5  # no pitches: one part, as before
+
+
+def test_high_and_low_toms_come_out_as_separate_parts(tmp_path):
+    """A groove with a high tom (GM 50) and a floor tom (GM 41) in every fill: the transcription writes more
+    than one tom part, each drum's hits in one part, the high tom's above the floor tom's. With one tom
+    (GM 45) in the fills the toms stay one part."""
+    from breakgan.timeline import timeline_from_drums
+    from breakgan.transcribe.output import TOM_PARTS
+    from breakgan.transcribe.peaks import match
+
+    song = tmp_path / "toms.wav"
+    ref = tom_groove(song, (50, 41))
+    out = tmp_path / "drums"
+    res = run_cli(["drums", "transcribe", str(song), "--out", str(out)])
+    assert res.code == 0, res.err
+    tl = timeline_from_drums(out)
+    found = {p: tl.onsets(p)[:, 0] for p in TOM_PARTS}
+    assert sum(len(t) > 0 for t in found.values()) >= 2, {p: len(t) for p, t in found.items()}
+    home = {}
+    for pitch in (50, 41):
+        hits = {p: match(ref[pitch], t)[0] for p, t in found.items()}
+        home[pitch] = max(hits, key=hits.get)
+        assert hits[home[pitch]] >= 12, (pitch, hits)  # of 16
+    assert TOM_PARTS.index(home[50]) > TOM_PARTS.index(home[41]), home
+
+    one = tmp_path / "one_tom.wav"
+    ref1 = tom_groove(one, (45,))
+    out1 = tmp_path / "drums1"
+    assert run_cli(["drums", "transcribe", str(one), "--out", str(out1)]).code == 0
+    tl1 = timeline_from_drums(out1)
+    counts = {p: len(tl1.onsets(p)) for p in TOM_PARTS}
+    assert counts["tom_low"] == counts["tom_high"] == 0, counts
+    assert match(ref1[45], tl1.onsets("tom_mid")[:, 0])[0] >= 12, counts
+
+
 def test_shipped_model_loads():
     from breakgan.transcribe.model import load_model, parameter_count
 
@@ -149,6 +243,8 @@ def test_streaming_equals_one_pass():
     assert sum(len(a) for a in whole.onsets.values()) > 20
     for head in streamed.onsets:
         np.testing.assert_allclose(streamed.onsets[head], whole.onsets[head], atol=1e-4)
+    assert len(streamed.tom_pitch) == len(streamed.onsets["toms"])
+    np.testing.assert_allclose(streamed.tom_pitch, whole.tom_pitch, atol=1e-6)
     np.testing.assert_allclose(streamed.envelope, whole.envelope, atol=1e-4)
 
 

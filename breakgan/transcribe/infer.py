@@ -2,8 +2,9 @@
 
 Memory stays flat whatever the length: features are computed per block, the network runs on windows
 of WINDOW frames with MARGIN frames of context either side (more than its receptive field, so the
-result is that of one pass over the whole signal), and peaks are picked as soon as their +-RADIUS neighbourhood is known. Only the
-onsets found and a tempo envelope of 4 bytes per 10 ms frame are kept.
+result is that of one pass over the whole signal), and peaks are picked as soon as their +-RADIUS
+neighbourhood is known. Only the onsets found, one pitch per tom hit (measured while its frames are still
+buffered) and a tempo envelope of 4 bytes per 10 ms frame are kept.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from breakgan.errors import BreakganError
 from breakgan.transcribe import features as F
 from breakgan.transcribe.model import HEADS
-from breakgan.transcribe.peaks import RADIUS, peak_frames
+from breakgan.transcribe.peaks import PITCH_BEFORE, PITCH_FRAMES, RADIUS, hit_pitch, peak_frames
 
 WINDOW = 3000   # frames per network call (30 s: the margins cost 13%)
 MARGIN = 200    # frames of context either side (2 s; more than the network's receptive field)
@@ -26,6 +27,9 @@ MAX_DURATION_S = 6 * 3600.0   # the longest song transcribed (the onsets.json li
 # The tempo envelope: kick and snare probability, plus half the hi-hats' and ride's (weights and the beat
 # tracker's start tempo chosen on 30 train-split grooves: 21/30 within 4%, against 17/30 for an equal sum).
 TEMPO_WEIGHTS = np.array([1.0, 1.0, 0.5, 0.5, 0.0, 0.0, 0.5], np.float32)
+TOMS = HEADS.index("toms")
+# a tom hit's pitch frames must still be buffered when the hit is decided
+assert MARGIN >= RADIUS + PITCH_BEFORE + 1 and MARGIN >= PITCH_FRAMES
 
 
 @dataclass
@@ -34,6 +38,7 @@ class Transcription:
     duration: float
     envelope: np.ndarray            # per frame: onset probabilities weighted by TEMPO_WEIGHTS
     peak: float = 0.0               # the signal's largest |sample|
+    tom_pitch: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per toms onset: peaks.hit_pitch, octaves
     stats: dict = field(default_factory=dict)
 
 
@@ -47,8 +52,10 @@ class _Picker:
         self.start = 0        # global frame index of acts[0]
         self.done = 0         # frames < done are decided
         self.found = [[] for _ in HEADS]
+        self.new_frames = [[] for _ in HEADS]   # peak frames (global index) of the onsets the last feed found
 
     def feed(self, acts: np.ndarray, vels: np.ndarray, final: bool = False) -> None:
+        self.new_frames = [[] for _ in HEADS]
         self.acts = np.concatenate([self.acts, acts])
         self.vels = np.concatenate([self.vels, vels])
         end = self.start + len(self.acts)
@@ -65,6 +72,7 @@ class _Picker:
             for t, fr in zip(times[keep], frames[keep]):
                 v = float(self.vels[fr - self.start, h])
                 self.found[h].append((max(0.0, float(t)), v))
+                self.new_frames[h].append(int(fr))
         self.done = upto
         cut = max(0, self.done - 2 * RADIUS - self.start)
         self.acts, self.vels = self.acts[cut:], self.vels[cut:]
@@ -90,7 +98,13 @@ def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where:
     fstart = 0          # global frame index of fbuf[0]
     core = 0            # next frame whose activation is wanted
     env_parts: list[np.ndarray] = []
+    tom_pitch: list[float] = []
     peak = 0.0
+
+    def feed(a: np.ndarray, v: np.ndarray, final: bool) -> None:
+        picker.feed(a, v, final=final)
+        for fr in picker.new_frames[TOMS]:  # their frames are in fbuf now
+            tom_pitch.append(hit_pitch(fbuf, fr - fstart))
 
     def run(lo: int, hi: int, final: bool) -> None:
         """Activations of frames [core, hi) from features [lo, min(hi + MARGIN, have))."""
@@ -101,7 +115,7 @@ def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where:
             logits, vel = model(torch.from_numpy(np.ascontiguousarray(x))[None])
         a = torch.sigmoid(logits)[0].numpy()[core - lo:hi - lo]
         v = vel[0].numpy()[core - lo:hi - lo]
-        picker.feed(a, v, final=final)
+        feed(a, v, final)
         env_parts.append((a @ TEMPO_WEIGHTS).astype(np.float32))
         core = hi
 
@@ -118,7 +132,7 @@ def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where:
             if have > core:
                 run(max(0, core - MARGIN), have, True)
             else:
-                picker.feed(np.zeros((0, len(HEADS)), np.float32), np.zeros((0, len(HEADS)), np.float32), final=True)
+                feed(np.zeros((0, len(HEADS)), np.float32), np.zeros((0, len(HEADS)), np.float32), True)
 
     with torch.inference_mode():
         for block in blocks:
@@ -129,7 +143,7 @@ def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where:
             consume(mel.push(block), False)
         consume(mel.finish(), True)
     env = np.concatenate(env_parts) if env_parts else np.zeros(0, np.float32)
-    return Transcription(picker.result(), mel.samples / F.SR, env, peak)
+    return Transcription(picker.result(), mel.samples / F.SR, env, peak, tom_pitch=np.asarray(tom_pitch, np.float64))
 
 
 def transcribe_file(path: str | Path, model_path=None, *, block_s: float = 5.0) -> tuple[Transcription, dict]:

@@ -1,12 +1,22 @@
-"""Onset picking from frame activations, and onset matching for evaluation (pure functions)."""
+"""Onset picking from frame activations, a hit's pitch from its log-mel frames, and onset matching for
+evaluation (pure functions)."""
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
 from breakgan.transcribe import features as F
 
 RADIUS = 3  # frames: a peak is the largest activation within +-30 ms
+# A hit's pitch: the power it adds below PITCH_FMAX (drum-head fundamentals and first modes; cymbals and
+# snare wires lie above) over PITCH_FRAMES frames from its onset, against the quietest of the PITCH_BEFORE
+# frames ending two frames before it (the sound already ringing). Chosen on 80 train-split grooves with
+# toms (kits TimGM6mb, FluidR3, Red Zeppelin): hits of a lower drum get a lower pitch in 89% of pairs.
+PITCH_FMAX = 1000.0
+PITCH_FRAMES = 6
+PITCH_BEFORE = 3
 
 
 def pick(act: np.ndarray, threshold: float, first_frame: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -43,32 +53,69 @@ def peak_frames(act: np.ndarray, threshold: float, first_frame: int = 0
     return idx + first_frame, F.frame_time(idx + first_frame + shift), mid.astype(np.float64)
 
 
-def match(ref: np.ndarray, est: np.ndarray, tol: float = 0.05) -> tuple[int, int, int, np.ndarray]:
-    """Greedy one-to-one matching of sorted onset times within +-tol s, closest pairs first.
-    -> (true positives, false positives, false negatives, signed errors est - ref of the matches)."""
-    ref = np.sort(np.asarray(ref, np.float64))
-    est = np.sort(np.asarray(est, np.float64))
+@functools.lru_cache(maxsize=1)
+def _pitch_bands() -> tuple[np.ndarray, np.ndarray]:
+    """(mel band indices below PITCH_FMAX, their centre frequencies in octaves, log2 Hz)."""
+    import librosa
+
+    centres = librosa.mel_frequencies(F.N_MELS + 2, fmin=F.FMIN, fmax=F.FMAX)[1:-1]  # the filters' peaks
+    bands = np.nonzero(centres < PITCH_FMAX)[0]
+    return bands, np.log2(centres[bands])
+
+
+def hit_pitch(logmel: np.ndarray, frame: int) -> float:
+    """The pitch (octaves, log2 Hz) of the hit whose onset is `frame` of `logmel` ((n, N_MELS) log-mel frames):
+    the centroid, on a log-frequency axis, of the squared power the hit adds below PITCH_FMAX (squared, so
+    the ringing fundamental outweighs the attack's noise). Frames outside `logmel` are not used."""
+    bands, octaves = _pitch_bands()
+    n = len(logmel)
+    after = np.exp(logmel[max(0, frame):min(n, frame + PITCH_FRAMES), bands].astype(np.float64))
+    if len(after) == 0:
+        raise ValueError(f"frame {frame} lies outside {n} frames")
+    after = after.mean(0)
+    before = logmel[max(0, frame - PITCH_BEFORE - 1):max(0, frame - 1), bands]
+    added = np.maximum(after - np.exp(before.astype(np.float64)).min(0), 0.0) if len(before) else after
+    weight = added ** 2 if added.any() else after ** 2   # nothing added: the sound itself
+    return float((weight * octaves).sum() / weight.sum())
+
+
+def match_pairs(ref: np.ndarray, est: np.ndarray, tol: float = 0.05) -> np.ndarray:
+    """Greedy one-to-one matching of onset times within +-tol s, closest pairs first.
+    -> (k, 2) int array of (index into ref, index into est), in the order matched."""
+    ref = np.asarray(ref, np.float64)
+    est = np.asarray(est, np.float64)
     if len(ref) == 0 or len(est) == 0:
-        return 0, len(est), len(ref), np.zeros(0)
+        return np.zeros((0, 2), np.int64)
+    ro, eo = np.argsort(ref, kind="stable"), np.argsort(est, kind="stable")
+    rs, es = ref[ro], est[eo]
     pairs = []
     j0 = 0
-    for i, r in enumerate(ref):
-        while j0 < len(est) and est[j0] < r - tol:
+    for i, r in enumerate(rs):
+        while j0 < len(es) and es[j0] < r - tol:
             j0 += 1
         j = j0
-        while j < len(est) and est[j] <= r + tol:
-            pairs.append((abs(est[j] - r), i, j))
+        while j < len(es) and es[j] <= r + tol:
+            pairs.append((abs(es[j] - r), i, j))
             j += 1
     pairs.sort()
-    used_r, used_e, errors = set(), set(), []
+    used_r, used_e, out = set(), set(), []
     for d, i, j in pairs:
         if i in used_r or j in used_e:
             continue
         used_r.add(i)
         used_e.add(j)
-        errors.append(est[j] - ref[i])
-    tp = len(errors)
-    return tp, len(est) - tp, len(ref) - tp, np.asarray(errors)
+        out.append((ro[i], eo[j]))
+    return np.asarray(out, np.int64).reshape(-1, 2)
+
+
+def match(ref: np.ndarray, est: np.ndarray, tol: float = 0.05) -> tuple[int, int, int, np.ndarray]:
+    """`match_pairs` counted: -> (true positives, false positives, false negatives, signed errors est - ref
+    of the matches)."""
+    ref = np.asarray(ref, np.float64)
+    est = np.asarray(est, np.float64)
+    pairs = match_pairs(ref, est, tol)
+    tp = len(pairs)
+    return tp, len(est) - tp, len(ref) - tp, est[pairs[:, 1]] - ref[pairs[:, 0]]
 
 
 def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:

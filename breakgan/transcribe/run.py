@@ -30,7 +30,7 @@ def transcribe_song(song: Path, model_path: Path, audio: str | None) -> tuple[di
     seconds = time.perf_counter() - t0
     if result.duration <= 0:
         raise BreakganError(f"{song}: audio is empty")
-    parts = part_onsets(result.onsets)
+    parts = part_onsets(result.onsets, result.tom_pitch)
     tempo, beats, bar_lines = beat_grid(result.envelope, result.onsets)
     data = onsets_json(parts, duration=result.duration, tempo=tempo, beats=beats, bar_lines=bar_lines, audio=audio)
     return parts, data, seconds
