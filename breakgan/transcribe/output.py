@@ -26,7 +26,8 @@ def tom_groups(pitches: np.ndarray) -> np.ndarray:
     """Per-hit pitches (octaves) of one song's tom hits -> per-hit index into TOM_PARTS.
 
     The song's hits fall into 1, 2 or 3 drums (see TOM_GAP): one drum is tom_mid, two are tom_low and
-    tom_high, three are low, mid and high, by pitch. More than three runs: the two closest merge until three
+    tom_mid (as breakgan's parts name a two-tom GMD kit: floor and second tom low, first tom mid, so
+    transcribed and generated patterns speak alike), three are low, mid and high, by pitch. More than three runs: the two closest merge until three
     are left. Hits outside every drum's run (a hit masked by a kick, a stray pitch) join the drum whose
     median pitch is nearest."""
     v = np.asarray(pitches, np.float64).ravel()
@@ -53,7 +54,7 @@ def tom_groups(pitches: np.ndarray) -> np.ndarray:
         return np.full(len(v), 1, np.int64)
     centres = np.array([np.median(r) for r in runs])
     nearest = np.argmin(np.abs(v[:, None] - centres[None, :]), 1)
-    names = np.array([0, 2] if len(runs) == 2 else [0, 1, 2], np.int64)
+    names = np.array([0, 1] if len(runs) == 2 else [0, 1, 2], np.int64)
     return names[nearest]
 
 

@@ -21,12 +21,15 @@ VELOCITY_STEP = 8                            # hits rendered per 8 velocity leve
 
 
 def pitch_heads() -> np.ndarray:
-    """MIDI pitch -> head index (-1: not a drum class), via note-seq's drum classes."""
+    """MIDI pitch -> head index (-1: not a drum class), via note-seq's drum classes of the pitch as it is
+    rendered: GMD's 58 (floor-tom rim, a crash in note-seq's classes) sounds as a floor tom, so it is
+    labelled a tom."""
     from breakgan.drums.encoding import pitch_to_part
     from breakgan.parts import PARTS
 
     parts = pitch_to_part()
-    return np.array([PART_TO_HEAD[PARTS[p]] if p >= 0 else -1 for p in parts], np.int64)
+    return np.array([PART_TO_HEAD[PARTS[parts[RENDER_PITCH.get(p, p)]]] if parts[p] >= 0 else -1
+                     for p in range(len(parts))], np.int64)
 
 
 @dataclass
