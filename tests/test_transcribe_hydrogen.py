@@ -69,3 +69,16 @@ def test_velocity_layers_choke_and_labels(kit_dir):
 def test_benchmark_kit_is_held_out():
     assert "The Black Pearl 1.0" in hydrogen.EXCLUDED
     assert all(p.name not in hydrogen.EXCLUDED for p in hydrogen.available_kits())
+
+
+def test_synth_accompaniment_is_seeded_and_sounds_where_its_notes_are():
+    from breakgan.transcribe.synthesis import SynthAccompaniment
+
+    events = [(0.5, 0, 36, 100, True), (0.9, 0, 36, 0, False), (2.0, 1, 60, 90, True), (3.0, 1, 60, 0, False)]
+    a = SynthAccompaniment(np.random.default_rng(3)).render(events, {}, 4.0)
+    b = SynthAccompaniment(np.random.default_rng(3)).render(events, {}, 4.0)
+    np.testing.assert_array_equal(a, b)
+    assert np.isfinite(a).all() and len(a) == 4 * RATE
+    assert np.abs(a[:int(0.49 * RATE)]).max() == 0                    # silent before the first note
+    assert np.abs(a[int(0.5 * RATE):int(0.9 * RATE)]).max() > 0.01    # the bass note
+    assert np.abs(a[int(1.0 * RATE):int(1.9 * RATE)]).max() == 0      # released with a 20 ms fade

@@ -134,6 +134,61 @@ class MelodicSynth:
         self.fs.delete()
 
 
+class SynthAccompaniment:
+    """Bass and chords from a small subtractive synthesizer in numpy, with random voices: saw, square,
+    sine or plucked bass with 1-30 ms attacks and an optional pitch drop (synth basses that thump like a
+    kick), detuned-saw pads, a low-pass per voice. Beside the SoundFonts' sampled instruments, it teaches
+    the network that a low, sharp onset is not always a kick. The same render() as MelodicSynth."""
+
+    def __init__(self, rng: np.random.Generator, sample_rate: int = F.SR):
+        self.rate = sample_rate
+        self.rng = rng
+
+    def _voice(self, pitch: int, seconds: float, bass: bool, rng: np.random.Generator) -> np.ndarray:
+        from scipy.signal import lfilter
+
+        n = max(1, int(seconds * self.rate))
+        t = np.arange(n) / self.rate
+        f0 = 440.0 * 2 ** ((pitch - 69) / 12)
+        drop = rng.uniform(0, 12) if bass and rng.random() < 0.4 else 0.0   # semitones, gone in ~30 ms
+        freq = f0 * 2 ** (drop * np.exp(-t / 0.03) / 12)
+        phase = 2 * np.pi * np.cumsum(freq) / self.rate
+        kind = int(rng.integers(4)) if bass else 0
+        if kind == 0:    # saw (several detuned for pads)
+            y = sum(2 * ((phase * d / (2 * np.pi)) % 1.0) - 1 for d in ((1.0,) if bass else (0.995, 1.0, 1.006)))
+        elif kind == 1:  # square
+            y = np.sign(np.sin(phase))
+        elif kind == 2:  # sine with a little second harmonic
+            y = np.sin(phase) + 0.3 * np.sin(2 * phase)
+        else:            # pluck: decaying harmonics
+            y = sum(np.sin(k * phase) * np.exp(-t * k * rng.uniform(3, 8)) / k for k in range(1, 7))
+        attack = rng.uniform(0.001, 0.03) if bass else rng.uniform(0.01, 0.3)
+        env = np.minimum(1.0, t / attack) * np.exp(-t / (rng.uniform(0.15, 1.5) if bass else 3.0))
+        release = min(n, int(0.02 * self.rate))
+        env[n - release:] *= np.linspace(1, 0, release)
+        cutoff = rng.uniform(150, 1500) if bass else rng.uniform(800, 4000)
+        a = np.exp(-2 * np.pi * cutoff / self.rate)
+        return lfilter([1 - a], [1, -a], (y * env).astype(np.float32)).astype(np.float32)
+
+    def render(self, events, programs, length_s: float) -> np.ndarray:
+        rng = self.rng
+        out = np.zeros(int(round(length_s * self.rate)), np.float32)
+        starts = {}
+        for t, ch, pitch, vel, on in sorted(events):
+            if on:
+                starts[(ch, pitch)] = (t, vel)
+            elif (ch, pitch) in starts:
+                t0, v = starts.pop((ch, pitch))
+                y = self._voice(pitch, max(0.03, t - t0), ch == 0, rng) * (v / 127.0) * (1.0 if ch == 0 else 0.3)
+                i = int(round(t0 * self.rate))
+                seg = y[:max(0, len(out) - i)]
+                out[i:i + len(seg)] += seg
+        return out
+
+    def close(self):
+        pass
+
+
 def accompaniment_events(bpm: float, length_s: float, rng: np.random.Generator,
                          kick_times: np.ndarray | None = None) -> list[tuple[float, int, int, int, bool]]:
     """A random bass line (8ths, often on the kicks) and block chords (a change per bar or half bar)."""

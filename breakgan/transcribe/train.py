@@ -24,7 +24,8 @@ def _font(name: str):
 
 
 def synthesize_set(groove_root, n_clips: int, clip_s: float, seed: int, soundfonts=TRAIN_SOUNDFONTS,
-                   split: str = "train", accompaniment_p: float = 0.75, hydrogen_kits: bool = True):
+                   split: str = "train", accompaniment_p: float = 0.75, hydrogen_kits: bool = True,
+                   synth_accompaniment: bool = True):
     """-> features (n, frames, mels) float16, onset targets (n, frames, heads) float16, velocity (same),
     and the raw labels per clip."""
     from breakgan.transcribe.synthesis import KitSynth, MelodicSynth, groove_files, groove_notes, make_clip, notes_window
@@ -39,6 +40,9 @@ def synthesize_set(groove_root, n_clips: int, clip_s: float, seed: int, soundfon
         from breakgan.transcribe.hydrogen import HydrogenKit, available_kits
         kits += [HydrogenKit(p) for p in available_kits()]
     melodic = [MelodicSynth(_font(s)) for s in soundfonts]
+    if synth_accompaniment:  # as likely as each SoundFont's instruments
+        from breakgan.transcribe.synthesis import SynthAccompaniment
+        melodic.append(SynthAccompaniment(np.random.default_rng(seed + 7)))
     frames = int(round(clip_s * F.FPS)) + 1
     X = np.zeros((n_clips, frames, F.N_MELS), np.float16)
     Y = np.zeros((n_clips, frames, len(HEADS)), np.float16)
