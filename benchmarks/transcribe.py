@@ -53,7 +53,7 @@ PARTS3 = ("kick", "snare", "hihat_closed")
 RATE = 44100
 CONDITIONS = ("drums_only", "with_accompaniment", "sub_kick", "heavy_room")
 DEFAULT_CONDITIONS = "drums_only,with_accompaniment"
-GMD_TOM = {41: 0, 43: 0, 45: 1, 47: 1, 48: 2, 50: 2}  # GMD's drums: floor tom, second tom, first tom
+GMD_TOM = {41: 0, 43: 0, 58: 0, 45: 1, 47: 1, 48: 2, 50: 2}  # GMD's drums: floor tom (58: its rim), second tom, first tom
 ROOM_RT60 = 1.8        # s
 ROOM_WET_DB = 3.0      # reverb level over the direct sound
 
@@ -212,6 +212,7 @@ class TomLabels:
         from breakgan.parts import PARTS
         from breakgan.transcribe.output import TOM_PARTS
         from breakgan.transcribe.peaks import match_pairs
+        from breakgan.transcribe.synthesis import RENDER_PITCH
 
         est = np.concatenate([parts[p][:, 0] for p in TOM_PARTS])
         label = np.concatenate([np.full(len(parts[p]), k) for k, p in enumerate(TOM_PARTS)])
@@ -220,7 +221,8 @@ class TomLabels:
             return
         pitch, label = ref_pitches[pairs[:, 0]], label[pairs[:, 1]]
         truth = {"gmd_drums": np.array([GMD_TOM.get(int(p), -1) for p in pitch]),
-                 "breakgan_parts": np.array([TOM_PARTS.index(PARTS[pitch_to_part()[p]]) for p in pitch])}
+                 "breakgan_parts": np.array([TOM_PARTS.index(PARTS[pitch_to_part()[RENDER_PITCH.get(int(p), int(p))]])
+                                             for p in pitch])}  # 58 sounds (and is labelled) as a floor tom
         self.n += len(pairs)
         for ref, t in truth.items():
             self.right[ref] += int((label == t).sum())
