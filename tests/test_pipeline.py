@@ -116,6 +116,17 @@ def test_second_run_skips_everything_then_changes_rerun_what_depends(chain, tmp_
     assert ran == ["a", "b"] and steps[0].reason == "options changed (--size 64 -> 128)"
 
 
+def test_a_new_breakgan_version_reruns(chain, tmp_path, monkeypatch):
+    import breakgan.pipeline.runner as runner
+
+    run(chain)
+    monkeypatch.setattr(runner, "__version__", "9.9.9")
+    ran, steps = run(chain)
+    assert ran == ["a", "b", "c"]
+    assert steps[0].reason.startswith("made by breakgan ") and steps[0].reason.endswith("this is 9.9.9")
+    assert run(chain)[0] == []
+
+
 def test_force_reruns_a_stage_and_its_dependants(chain):
     run(chain)
     assert run(chain, force=["a"])[0] == ["a", "b"]

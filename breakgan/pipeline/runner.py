@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from breakgan import __version__
+
 from breakgan.console import console, warn
 from breakgan.errors import BreakganError
 from breakgan.pipeline.commands import program, stage_argv
@@ -172,6 +174,8 @@ def _why(step: Step, forced: set[str], reruns: set[str]) -> str | None:
     last = record.get("pipeline")
     if not isinstance(last, dict):
         return "made outside this pipeline"
+    if last.get("breakgan") != __version__:  # new code may make a different output from the same inputs
+        return f"made by breakgan {last.get('breakgan') or 'before 0.1.0'}, this is {__version__}"
     if last.get("argv") != step.argv:
         return "options changed" + _diff(last.get("argv") or [], step.argv)
     old = last.get("inputs") or {}
@@ -337,7 +341,7 @@ def _stamp(step: Step) -> None:
         record = make_record(stage.name, stage.options, {})
         record["inputs"] = {k: {"path": p, "hash": step.inputs.get(k)}
                             for k, p in _input_paths(stage).items()}
-    record["pipeline"] = {"stage": stage.name, "argv": step.argv, "inputs": step.inputs}
+    record["pipeline"] = {"stage": stage.name, "argv": step.argv, "inputs": step.inputs, "breakgan": __version__}
     step.record.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(step.record, record)
 
