@@ -19,7 +19,8 @@ from torch import nn
 from breakgan.errors import BreakganError
 from breakgan.transcribe import features as F
 
-# Output heads; the three toms share one head (written to tom_mid), as they are rare in training data.
+# Output heads; the three toms share one head, as they are rare in training data (output.tom_groups splits
+# its hits into tom_low/mid/high by pitch; HEAD_TO_PART's tom_mid is the part when there are no pitches).
 HEADS: tuple[str, ...] = ("kick", "snare", "hihat_closed", "hihat_open", "toms", "crash", "ride")
 PART_TO_HEAD = {"kick": 0, "snare": 1, "hihat_closed": 2, "hihat_open": 3, "tom_low": 4, "tom_mid": 4,
                 "tom_high": 4, "crash": 5, "ride": 6}
