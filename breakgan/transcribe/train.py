@@ -164,6 +164,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--jobs", type=int, default=2, help="processes synthesizing the training set")
     ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--extra-data", nargs="*", default=[], help="more training sets (.npz) to train on as well")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", default=None, help="continue training this exported model")
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -187,6 +188,9 @@ def main(argv=None):
                                    [a.seed * 100 + k for k in range(a.jobs)]))
         X, Y, V = (np.concatenate([sh[i] for sh in shards]) for i in range(3))
         np.savez(data, X=X, Y=Y, V=V)
+    for extra in a.extra_data:  # sets synthesized by earlier sessions (other seeds): train on the union
+        z = np.load(extra, allow_pickle=False)
+        X, Y, V = (np.concatenate([A, z[k]]) for A, k in ((X, "X"), (Y, "Y"), (V, "V")))
     synth_s = time.time() - t0
     print(f"training set: {len(X)} clips x {a.clip_s:g} s, {synth_s:.0f} s to synthesize", flush=True)
     Xt, _, _, labels_t = synthesize_set(a.groove, a.tune_clips, a.clip_s, a.seed + 1000)
