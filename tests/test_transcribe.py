@@ -161,7 +161,7 @@ def test_shipped_model_loads():
     from breakgan.transcribe.model import load_model, parameter_count
 
     model, meta = load_model()
-    assert parameter_count(model) < 300_000
+    assert parameter_count(model) < 400_000  # small: 319k (1.3 MB)
     assert meta["training"]["groove_split"] == "train"
 
 
@@ -182,11 +182,11 @@ def test_groove_with_accompaniment_is_transcribed(tmp_path):
         scores[part] = prf(tp, fp, fn)[2]
         if part == "kick":
             assert np.median(np.abs(err)) <= 0.010
-    # Issue 15 asks F >= 0.8 for every part; the shipped model does not reach it here (measured: kick 0.76
-    # (bass notes on the 8ths add false kicks), snare 1.0, closed hat 0.67 (hats under a kick or snare
-    # are missed), open hat 0 and the crash 0 (heard as closed hat / missed)). The test holds the level
-    # reached for the three main parts, so a regression fails it; open hat and crash are not asserted.
-    floors = {"kick": 0.74, "snare": 0.95, "hihat_closed": 0.65}
+    # Issue 15 asks F >= 0.8 for every part. Measured with the shipped model: kick 0.81 (32 of 32 found, 15
+    # bass notes taken for kicks), snare 0.97, closed hat 0.99, open hat 0.89, crash 1.0. The kick's floor
+    # is 0.78: two false-kick peaks sit at 0.847-0.848 against its 0.85 threshold, and another CPU's
+    # rounding may tip them over.
+    floors = {"kick": 0.78, "snare": 0.8, "hihat_closed": 0.8, "hihat_open": 0.8, "crash": 0.8}
     assert all(scores[p] >= f for p, f in floors.items()), scores
     assert tl.tempo is not None and abs(tl.tempo - BPM) <= 0.04 * BPM, tl.tempo
     data = json.loads((out / "cand-01" / "onsets.json").read_text())

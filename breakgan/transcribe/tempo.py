@@ -123,6 +123,12 @@ def beat_grid(env: np.ndarray, onsets: dict[str, np.ndarray], beats_per_bar: int
     if np.sum(near(kick_t, shifted) + near(snare_t, shifted)) > np.sum(near(kick_t, beats) + near(snare_t, beats)):
         beats = shifted
     period = 60.0 / tempo
+    # After the last hit the tracker has nothing to follow and wanders: continue the grid at the tempo
+    hits = np.concatenate([a[:, 0] for a in onsets.values() if len(a)] or [np.zeros(0)])
+    if len(hits) and np.sum(beats <= hits.max() + 0.06) >= 2:
+        beats = beats[beats <= hits.max() + 0.06]
+        tail = int(np.floor((len(env) / F.FPS - beats[-1]) / period))
+        beats = np.concatenate([beats, beats[-1] + period * np.arange(1, tail + 1)])
     lead = int(np.floor(beats[0] / period + 0.1))  # the tracker starts late: extend the grid back to 0
     if lead > 0:
         beats = np.concatenate([beats[0] - period * np.arange(lead, 0, -1), beats])
