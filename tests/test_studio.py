@@ -86,6 +86,15 @@ def _client(gen, loaded, tmp_path, drums=None) -> TestClient:
     return TestClient(app)
 
 
+def _wait_while(client, url: str, status: dict, state: str, timeout: float = 120.0) -> dict:
+    """Poll GET url while the job's state is `state` (at most timeout s); -> the last status."""
+    deadline = time.time() + timeout
+    while status["state"] == state and time.time() < deadline:
+        time.sleep(0.2)
+        status = client.get(url).json()
+    return status
+
+
 # --- 1. sampling ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("truncation", [None, 0.7])
 def test_batch_images_are_breakgan_sample_images(gen, loaded, tmp_path, truncation):
@@ -318,10 +327,7 @@ def test_regenerate_drums_at_a_temperature_makes_a_new_current_folder(gen, loade
     assert status["state"] == "running" and status["folder"] == "drums-t080-s7"
     busy = client.post("/api/drums/regenerate", json={"temperature": 0.8, "seed": 7})
     assert busy.status_code == 400 and "already" in busy.json()["error"]
-    deadline = time.time() + 120
-    while status["state"] == "running" and time.time() < deadline:
-        time.sleep(0.2)
-        status = client.get("/api/drums/regenerate").json()
+    status = _wait_while(client, "/api/drums/regenerate", status, "running")
     assert status["state"] == "done", status
     assert status["done"] == status["total"] == 1  # drums' own progress bar, read while it ran
     new = tmp_path / "renders" / "drums-t080-s7"
@@ -763,10 +769,7 @@ def test_live_plays_the_chosen_keyframes_and_stops(gen, loaded, tmp_path, drums)
             assert f"--favourites {tmp_path / 'studio' / 'parts.json'} --parts kick" in status["command"]
             r = client.post("/api/live", json={"osc_port": port})
             assert r.status_code == 400 and "already running" in r.json()["error"]
-            deadline = time.time() + 120
-            while status["state"] == "starting" and time.time() < deadline:
-                time.sleep(0.2)
-                status = client.get("/api/live").json()
+            status = _wait_while(client, "/api/live", status, "starting")
             assert status["state"] == "running", status
             assert status["control_port"] and status["preview"].startswith("http://127.0.0.1:")
             msgs = _osc_received(osc, 2.0)
