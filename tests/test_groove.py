@@ -228,3 +228,60 @@ def test_groove_on_a_non_midi_file(tmp_path):
     model.write_bytes(b"\x00" * 64)
     expect_clean_error(["drums", "groove", BREAKBEAT, "--out", tmp_path / "o", "--groove-model", model],
                        names=str(model), watch=[tmp_path])
+
+
+def test_pattern_profile_is_the_per_position_hit_rate_over_all_bars():
+    from breakgan.drums.groove.model import PROFILE_SIZE, pattern_profile
+
+    bar = np.zeros((16, 9), bool)
+    bar[[0, 8], 0] = True  # kick on 1 and 3
+    bar[::2, 2] = True  # closed hats on 8ths
+    two = np.concatenate([bar, np.zeros_like(bar)])
+    prof = pattern_profile(np.tile(bar, (5, 1))).reshape(16, 9)
+    assert pattern_profile(bar).shape == (PROFILE_SIZE,)
+    assert np.array_equal(prof, bar.astype(np.float32))  # repeating a bar does not change its profile
+    assert np.allclose(pattern_profile(two).reshape(16, 9), bar / 2)  # hits in 1 of 2 bars: rate 0.5
+    assert pattern_profile(bar[:10]).reshape(16, 9)[:10].sum() == bar[:10].sum()  # a partial bar counts as one
+
+
+def test_groove_model_files_with_and_without_the_profile_input(tmp_path):
+    """A profile model sees the whole pattern: a change in bar 8 changes bar 1's prediction, which a
+    window-only model (as in v1 files, which still load) cannot do. An ensemble predicts its members' mean."""
+    from safetensors.torch import save_file
+
+    from breakgan.drums.groove.model import GrooveEnsemble, GrooveNet, load, predict, save
+
+    pat = np.zeros((8 * 16, 9), bool)
+    pat[::4, 0] = pat[4::8, 1] = pat[::2, 2] = True
+    changed = pat.copy()
+    changed[7 * 16:, 2] = False
+    changed[7 * 16::2, 8] = True  # the last bar moves from hats to ride
+    for profile in (False, True):
+        torch.manual_seed(0)
+        path = tmp_path / f"groove-{profile}.safetensors"
+        save(GrooveNet(16, 1, 2, profile=profile), path, {"train_steps": 0})
+        net, meta = load(path)
+        assert net.profile is profile and meta["profile"] is profile and meta["members"] == 1
+        v1, o1 = predict(net, pat, 110.0)
+        v2, o2 = predict(net, changed, 110.0)
+        assert v1.shape == pat.shape and np.isfinite(o1).all()
+        assert np.array_equal(v1[:16], v2[:16]) is not profile
+
+    torch.manual_seed(1)
+    a, b = GrooveNet(16, 1, 2, profile=True), GrooveNet(16, 1, 2, profile=True)
+    save(GrooveEnsemble([a, b]), tmp_path / "ens.safetensors", {})
+    ens, meta = load(tmp_path / "ens.safetensors")
+    assert meta["members"] == 2
+    va, oa = predict(ens.members[0], pat, 95.0)
+    vb, ob = predict(ens.members[1], pat, 95.0)
+    v, o = predict(ens, pat, 95.0)
+    assert np.allclose(o, (oa + ob) / 2, atol=1e-6) and not np.allclose(oa, ob)
+    with pytest.raises(ValueError):
+        GrooveEnsemble([a, GrooveNet(8, 1, 2, profile=True)])
+
+    old = GrooveNet(16, 1, 2)  # a file from before profiles and ensembles: no prefix, no such keys
+    save_file({k: v.half() for k, v in old.state_dict().items()}, str(tmp_path / "v1.safetensors"),
+              metadata={"breakgan": json.dumps({"kind": "groove", "hidden": 16, "layers": 1, "window_bars": 2})})
+    net, _ = load(tmp_path / "v1.safetensors")
+    assert net.profile is False and len(net.members) == 1
+    assert np.allclose(predict(net, pat, 110.0)[1], predict(old.half().float(), pat, 110.0)[1], atol=1e-5)

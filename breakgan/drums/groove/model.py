@@ -1,7 +1,8 @@
-"""The humanize model: a small bidirectional GRU over the 16th grid of a 2-bar window.
+"""The humanize model: a small bidirectional GRU over the 16th grid of a window of bars.
 
-Input per step: which of the 9 parts are hit, the position in the bar (one-hot of 16) and the tempo;
-output per step and part: velocity (0..127, as a fraction) and timing offset (fraction of a 16th step,
+Input per step: which of the 9 parts are hit, the position in the bar (one-hot of 16), the tempo and,
+in models trained with it, the whole pattern's profile (how often each part hits at each of the 16
+positions, over all its bars); output per step and part: velocity (0..127, as a fraction) and timing offset (fraction of a 16th step,
 within +-0.5). Only outputs at hits mean anything. Stored as safetensors weights with the architecture
 and the training figures as JSON metadata in the same file (no pickle anywhere).
 """
@@ -27,25 +28,66 @@ MAX_MODEL_BYTES = 16 * 2**20
 PREDICT_BATCH = 256  # windows per forward pass
 
 
+PROFILE_SIZE = POSITIONS * NUM_PARTS
+
+
 def tempo_feature(bpm) -> torch.Tensor:
     return (torch.as_tensor(bpm, dtype=torch.float32) - 100.0) / 40.0
 
 
+def pattern_profile(hits: np.ndarray) -> np.ndarray:
+    """(steps, 9) hits -> (144,) float32: the fraction of bars in which each part hits at each position.
+
+    A window sees a few bars; the profile tells it what the whole pattern is (a swung ride pattern, a
+    busy ghost-note funk groove, a straight rock beat), which is most of what predicts its feel."""
+    hits = np.asarray(hits) > 0
+    bars = max(1, -(-len(hits) // STEPS_PER_BAR))
+    padded = np.zeros((bars * STEPS_PER_BAR, NUM_PARTS), np.float32)
+    padded[:len(hits)] = hits
+    return padded.reshape(bars, STEPS_PER_BAR, NUM_PARTS).mean(0).reshape(-1)
+
+
 class GrooveNet(nn.Module):
-    def __init__(self, hidden: int = 64, layers: int = 2, window_bars: int = WINDOW_BARS):
+    def __init__(self, hidden: int = 64, layers: int = 2, window_bars: int = WINDOW_BARS,
+                 profile: bool = False):
         super().__init__()
-        self.hidden, self.layers, self.window_bars = hidden, layers, window_bars
-        self.gru = nn.GRU(NUM_PARTS + POSITIONS + 1, hidden, num_layers=layers, batch_first=True,
-                          bidirectional=True)
+        self.hidden, self.layers, self.window_bars, self.profile = hidden, layers, window_bars, profile
+        self.gru = nn.GRU(NUM_PARTS + POSITIONS + 1 + (PROFILE_SIZE if profile else 0), hidden,
+                          num_layers=layers, batch_first=True, bidirectional=True)
         self.head = nn.Linear(2 * hidden, 2 * NUM_PARTS)
 
-    def forward(self, hits: torch.Tensor, tempo: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """hits (B, T, 9) float 0/1, tempo (B,) BPM -> velocity (B, T, 9) in 0..1, offset (B, T, 9) steps."""
+    def forward(self, hits: torch.Tensor, tempo: torch.Tensor,
+                profile: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """hits (B, T, 9) float 0/1, tempo (B,) BPM, profile (B, 144) for models trained with it ->
+        velocity (B, T, 9) in 0..1, offset (B, T, 9) steps."""
         B, T, _ = hits.shape
         pos = torch.nn.functional.one_hot(torch.arange(T) % POSITIONS, POSITIONS).float()
-        x = torch.cat([hits, pos.expand(B, T, POSITIONS), tempo_feature(tempo)[:, None, None].expand(B, T, 1)], 2)
-        y = self.head(self.gru(x)[0])
+        xs = [hits, pos.expand(B, T, POSITIONS), tempo_feature(tempo)[:, None, None].expand(B, T, 1)]
+        if self.profile:
+            xs.append(profile[:, None, :].expand(B, T, PROFILE_SIZE))
+        y = self.head(self.gru(torch.cat(xs, 2))[0])
         return torch.sigmoid(y[..., :NUM_PARTS]), MAX_OFFSET * torch.tanh(y[..., NUM_PARTS:])
+
+
+class GrooveEnsemble(nn.Module):
+    """Members of one architecture trained from different seeds; predictions are their mean.
+
+    Timing offsets are mostly noise around a small learnable part, and each member fits some of that
+    noise differently: the mean of a few members is measurably closer than any one (model card)."""
+
+    def __init__(self, members: list[GrooveNet]):
+        super().__init__()
+        first = members[0]
+        if any((m.hidden, m.layers, m.window_bars, m.profile) != (first.hidden, first.layers, first.window_bars,
+                                                                  first.profile) for m in members):
+            raise ValueError("ensemble members must share one architecture")
+        self.members = nn.ModuleList(members)
+        self.hidden, self.layers, self.window_bars, self.profile = (first.hidden, first.layers, first.window_bars,
+                                                                    first.profile)
+
+    def forward(self, hits, tempo, profile=None):
+        outs = [m(hits, tempo, profile) for m in self.members]
+        return (torch.stack([o[0] for o in outs]).mean(0), torch.stack([o[1] for o in outs]).mean(0))
 
 
 def windows(hits: np.ndarray, window_bars: int = WINDOW_BARS) -> tuple[np.ndarray, int]:
@@ -59,16 +101,19 @@ def windows(hits: np.ndarray, window_bars: int = WINDOW_BARS) -> tuple[np.ndarra
 
 
 @torch.inference_mode()
-def predict(net: GrooveNet, hits: np.ndarray, tempo: float) -> tuple[np.ndarray, np.ndarray]:
+def predict(net: GrooveNet | GrooveEnsemble, hits: np.ndarray, tempo: float) -> tuple[np.ndarray, np.ndarray]:
     """(steps, 9) hits -> ((steps, 9) velocity 1..127 float, (steps, 9) offset in steps); each bar is the
     mean of the predictions of the windows holding it."""
     steps = len(hits)
     if steps == 0:
         return np.zeros((0, NUM_PARTS)), np.zeros((0, NUM_PARTS))
     win, bars = windows(np.asarray(hits) > 0, net.window_bars)
-    chunks = [net(torch.from_numpy(win[i:i + PREDICT_BATCH]), torch.full((len(win[i:i + PREDICT_BATCH]),),
-                                                                         float(tempo)))
-              for i in range(0, len(win), PREDICT_BATCH)]  # bounded memory for long patterns
+    prof = torch.from_numpy(pattern_profile(hits))[None]
+
+    def run(w: np.ndarray):
+        return net(torch.from_numpy(w), torch.full((len(w),), float(tempo)), prof.expand(len(w), -1))
+
+    chunks = [run(win[i:i + PREDICT_BATCH]) for i in range(0, len(win), PREDICT_BATCH)]  # bounded memory
     vel, off = torch.cat([c[0] for c in chunks]), torch.cat([c[1] for c in chunks])
     acc_v = np.zeros((bars * STEPS_PER_BAR, NUM_PARTS))
     acc_o = np.zeros_like(acc_v)
@@ -82,16 +127,19 @@ def predict(net: GrooveNet, hits: np.ndarray, tempo: float) -> tuple[np.ndarray,
     return np.clip(acc_v / n * 127.0, 1.0, 127.0)[:steps], (acc_o / n)[:steps]
 
 
-def save(net: GrooveNet, path: Path, meta: dict) -> None:
+def save(net: GrooveNet | GrooveEnsemble, path: Path, meta: dict) -> None:
     from safetensors.torch import save_file
 
+    if isinstance(net, GrooveNet):
+        net = GrooveEnsemble([net])
+    members = len(net.members)
     tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in net.state_dict().items()}
     save_file(tensors, str(path), metadata={"breakgan": json.dumps(
         {"kind": "groove", "hidden": net.hidden, "layers": net.layers, "window_bars": net.window_bars,
-         **meta})})
+         "profile": net.profile, "members": members, **meta})})
 
 
-def load(path: Path | None = None) -> tuple[GrooveNet, dict]:
+def load(path: Path | None = None) -> tuple[GrooveEnsemble, dict]:
     """A humanize model file (default: the shipped one), checked as it is read."""
     from safetensors import safe_open
 
@@ -108,9 +156,14 @@ def load(path: Path | None = None) -> tuple[GrooveNet, dict]:
             meta = json.loads((f.metadata() or {}).get("breakgan", "{}"))
             tensors = {k: f.get_tensor(k).float() for k in f.keys()}
         hidden, layers, wb = int(meta["hidden"]), int(meta["layers"]), int(meta.get("window_bars", WINDOW_BARS))
-        if meta.get("kind") != "groove" or not (1 <= hidden <= 1024 and 1 <= layers <= 8 and 1 <= wb <= 64):
+        members = int(meta.get("members", 1))
+        if meta.get("kind") != "groove" or not (1 <= hidden <= 1024 and 1 <= layers <= 8 and 1 <= wb <= 64
+                                                and 1 <= members <= 16):
             raise ValueError("not a groove model")
-        net = GrooveNet(hidden, layers, wb)
+        net = GrooveEnsemble([GrooveNet(hidden, layers, wb, profile=bool(meta.get("profile", False)))
+                              for _ in range(members)])
+        if "members" not in meta:  # a one-model file from before ensembles
+            tensors = {f"members.0.{k}": v for k, v in tensors.items()}
         net.load_state_dict(tensors)
     except Exception as e:  # noqa: BLE001 - any failure to parse means the file is not a groove model
         raise BreakganError(f"{where}: not a breakgan groove model ({type(e).__name__})") from None

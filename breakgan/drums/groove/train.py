@@ -1,52 +1,81 @@
 """Training the humanize model on the Groove MIDI Dataset's train split (a few CPU minutes).
 
     python -m breakgan.drums.groove.train [--data /work/shared/data/groove] [--minutes 4] [--out FILE]
+    python -m breakgan.drums.groove.train --holdout ...   # compare settings on 1/8 of train
 
-Every 2-bar window (hop 1 bar) of every 4/4 train performance; L1 loss on velocity (/127) and timing
-offset (steps) at the hits only, since both are reported as mean absolute errors. One thread, seeded.
+Every window of bars (hop 1 bar) of every 4/4 train performance; L1 loss on velocity (/127) and timing
+offset at the hits only, since both are reported as mean absolute errors. The offset error is weighted by
+the performance's 16th-step length, so the loss is in milliseconds, as the figures are. One thread, seeded.
+`--holdout` trains on 7/8 of the train files and reports figures on the other 1/8 (chosen by a hash of the
+file name), so settings are compared without looking at the validation split. `--members K` trains K
+models from seeds seed..seed+K-1 (`--jobs` at a time, one thread each) and ships their mean.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+import zlib
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from breakgan.drums.groove.data import load_split
-from breakgan.drums.groove.model import SHIPPED, STEPS_PER_BAR, GrooveNet, save, windows
+from breakgan.drums.groove.model import (SHIPPED, STEPS_PER_BAR, GrooveEnsemble, GrooveNet, load, pattern_profile,
+                                         save, windows)
 
 
 def training_windows(perfs, window_bars: int) -> tuple[np.ndarray, ...]:
-    hits, vel, off, tempo = [], [], [], []
+    """-> hits, velocity (0..1), offset (steps), tempo, profile and 16th-step length (ms) per window."""
+    cols: list[list[np.ndarray]] = [[] for _ in range(6)]
     for p in perfs:
         h, _ = windows(p.velocity > 0, window_bars)
         v, _ = windows(p.velocity.astype(np.float32) / 127.0, window_bars)
         o, _ = windows(p.offset, window_bars)
-        hits.append(h), vel.append(v), off.append(o), tempo.append(np.full(len(h), p.tempo, np.float32))
-    return tuple(np.concatenate(a) for a in (hits, vel, off, tempo))
+        n = len(h)
+        for col, a in zip(cols, (h, v, o, np.full(n, p.tempo, np.float32),
+                                 np.repeat(pattern_profile(p.velocity > 0)[None], n, 0),
+                                 np.full(n, p.step_ms, np.float32))):
+            col.append(a)
+    return tuple(np.concatenate(c) for c in cols)
 
 
-def train(data: str, minutes: float, seed: int = 0, hidden: int = 64, layers: int = 2, window_bars: int = 2,
-          batch: int = 64, offset_weight: float = 2.0, log=print) -> tuple[GrooveNet, dict]:
+def holdout_split(perfs) -> tuple[list, list]:
+    """(7/8, 1/8) of the performances, by a hash of the file name (stable across runs and machines)."""
+    held = [zlib.crc32(p.name.encode()) % 8 == 0 for p in perfs]
+    return [p for p, h in zip(perfs, held) if not h], [p for p, h in zip(perfs, held) if h]
+
+
+def train_perfs(data: str, holdout: bool) -> tuple[list, list]:
+    perfs = load_split(data, "train", min_bars=1)
+    return holdout_split(perfs) if holdout else (perfs, [])
+
+
+def train_member(data: str, minutes: float, seed: int = 0, hidden: int = 64, layers: int = 2,
+                 window_bars: int = 4, batch: int = 64, offset_weight: float = 2.0, profile: bool = True,
+                 ms_loss: bool = True, holdout: bool = False, log=print) -> tuple[GrooveNet, dict]:
+    """One model, trained for `minutes` of wall clock on one thread."""
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    perfs = load_split(data, "train", min_bars=1)
-    hits, vel, off, tempo = (torch.from_numpy(a) for a in training_windows(perfs, window_bars))
-    log(f"{len(perfs)} train performances, {len(hits)} windows")
-    net = GrooveNet(hidden, layers, window_bars)
+    perfs, held = train_perfs(data, holdout)
+    hits, vel, off, tempo, prof, step_ms = (torch.from_numpy(a) for a in training_windows(perfs, window_bars))
+    ms_scale = step_ms / step_ms.mean() if ms_loss else torch.ones_like(step_ms)
+    log(f"{len(perfs)} train performances, {len(hits)} windows" + (f", {len(held)} held out" if held else ""))
+    net = GrooveNet(hidden, layers, window_bars, profile=profile)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     t0, step, ema = time.perf_counter(), 0, None
     budget = minutes * 60
     while time.perf_counter() - t0 < budget:
         idx = torch.from_numpy(rng.integers(0, len(hits), batch))
-        h, v, o, tp = hits[idx], vel[idx], off[idx], tempo[idx]
-        pv, po = net(h, tp)
+        h, v, o = hits[idx], vel[idx], off[idx]
+        pv, po = net(h, tempo[idx], prof[idx])
         mask = h > 0
-        loss = (pv - v).abs()[mask].mean() + offset_weight * (po - o).abs()[mask].mean()
+        off_err = (po - o).abs() * ms_scale[idx][:, None, None]
+        loss = (pv - v).abs()[mask].mean() + offset_weight * off_err[mask].mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -61,8 +90,45 @@ def train(data: str, minutes: float, seed: int = 0, hidden: int = 64, layers: in
     net.eval()
     meta = {"train_steps": step, "train_seconds": round(time.perf_counter() - t0, 1), "batch": batch,
             "train_windows": int(len(hits)), "train_files": len(perfs), "threads": 1, "seed": seed,
-            "offset_weight": offset_weight,
+            "offset_weight": offset_weight, "ms_loss": ms_loss,
             "data": "Groove MIDI Dataset v1.0.0, train split (CC BY 4.0)", "steps_per_bar": STEPS_PER_BAR}
+    return net, meta
+
+
+def _member_job(path: str, kwargs: dict) -> dict:
+    net, meta = train_member(**kwargs, log=lambda msg: print(f"[seed {kwargs['seed']}] {msg}", flush=True))
+    save(net, Path(path), meta)  # handed back as a safetensors file: nothing crosses as a pickle but options
+    return meta
+
+
+def train(data: str, minutes: float, seed: int = 0, members: int = 1, jobs: int = 1, holdout: bool = False,
+          log=print, **options) -> tuple[GrooveEnsemble, dict]:
+    """`members` models from seeds seed, seed+1, ..., each trained for `minutes`, as one ensemble."""
+    kwargs = [dict(data=data, minutes=minutes, seed=seed + i, holdout=holdout, **options) for i in range(members)]
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [str(Path(tmp) / f"member-{i}.safetensors") for i in range(members)]
+        if jobs > 1 and members > 1:
+            with ProcessPoolExecutor(min(jobs, members)) as pool:
+                metas = list(pool.map(_member_job, paths, kwargs))
+        else:
+            metas = [_member_job(p, k) for p, k in zip(paths, kwargs)]
+        nets = [load(Path(p))[0].members[0] for p in paths]
+    net = GrooveEnsemble(nets).eval()
+    first = metas[0]
+    meta = {**{k: v for k, v in first.items() if k not in ("train_steps", "train_seconds", "seed")},
+            "seeds": [m["seed"] for m in metas], "train_steps": [m["train_steps"] for m in metas],
+            "train_seconds": [m["train_seconds"] for m in metas], "jobs": jobs}
+    if holdout:
+        from breakgan.drums.groove.evaluate import errors
+
+        perfs, held = train_perfs(data, True)
+        figures = {"ensemble": errors(net, perfs, held)}
+        if members > 1:
+            figures.update({f"member {i}": errors(m, perfs, held) for i, m in enumerate(nets)})
+        meta["holdout"] = {"files": len(held), **figures}
+        for name, f in figures.items():
+            log(f"held-out train files, {name}: velocity {100 * f['gain']['vel']:.1f}% and timing "
+                f"{100 * f['gain']['ms']:.1f}% below the part x position mean")
     return net, meta
 
 
@@ -73,11 +139,17 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=SHIPPED)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--window-bars", type=int, default=2)
+    ap.add_argument("--window-bars", type=int, default=4)
     ap.add_argument("--offset-weight", type=float, default=2.0)
+    ap.add_argument("--no-profile", action="store_true", help="no whole-pattern profile input (the v1 model)")
+    ap.add_argument("--step-loss", action="store_true", help="offset loss in steps rather than milliseconds")
+    ap.add_argument("--holdout", action="store_true", help="train on 7/8 of train, report on the other 1/8")
+    ap.add_argument("--members", type=int, default=1, help="models in the ensemble (each trained --minutes)")
+    ap.add_argument("--jobs", type=int, default=1, help="members trained at once (one process and thread each)")
     args = ap.parse_args()
-    net, meta = train(args.data, args.minutes, args.seed, hidden=args.hidden, window_bars=args.window_bars,
-                      offset_weight=args.offset_weight)
+    net, meta = train(args.data, args.minutes, args.seed, members=args.members, jobs=args.jobs,
+                      holdout=args.holdout, hidden=args.hidden, window_bars=args.window_bars,
+                      offset_weight=args.offset_weight, profile=not args.no_profile, ms_loss=not args.step_loss)
     save(net, args.out, meta)
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
 
