@@ -331,3 +331,12 @@ def test_groove_training_holds_out_a_stable_eighth_and_ships_an_ensemble(tmp_pat
     save(net, tmp_path / "g.safetensors", meta)
     loaded, stored = load(tmp_path / "g.safetensors")
     assert len(loaded.members) == 2 and loaded.profile and stored["seeds"] == [5, 6]
+
+    more, more_meta = T.train(str(tmp_path), 0.02, seed=7, add_to=(loaded, stored), hidden=8, window_bars=2,
+                              log=lambda msg: None)
+    assert len(more.members) == 3 and more_meta["seeds"] == [5, 6, 7] and len(more_meta["train_steps"]) == 3
+    assert more.members[0] is loaded.members[0]
+    with pytest.raises(ValueError, match="overlap"):
+        T.train(str(tmp_path), 0.01, seed=6, add_to=(loaded, stored), hidden=8, window_bars=2, log=lambda msg: None)
+    with pytest.raises(ValueError, match="architecture"):
+        T.train(str(tmp_path), 0.01, seed=9, add_to=(loaded, stored), hidden=4, window_bars=2, log=lambda msg: None)

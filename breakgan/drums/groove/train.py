@@ -8,12 +8,14 @@ offset at the hits only, since both are reported as mean absolute errors. The of
 the performance's 16th-step length, so the loss is in milliseconds, as the figures are. One thread, seeded.
 `--holdout` trains on 7/8 of the train files and reports figures on the other 1/8 (chosen by a hash of the
 file name), so settings are compared without looking at the validation split. `--members K` trains K
-models from seeds seed..seed+K-1 (`--jobs` at a time, one thread each) and ships their mean.
+models from seeds seed..seed+K-1 (`--jobs` at a time, one thread each) and ships their mean; `--add-to
+FILE --seed K` adds members to a model trained with the same settings.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import tempfile
 import time
 import zlib
@@ -102,9 +104,17 @@ def _member_job(path: str, kwargs: dict) -> dict:
 
 
 def train(data: str, minutes: float, seed: int = 0, members: int = 1, jobs: int = 1, holdout: bool = False,
-          log=print, **options) -> tuple[GrooveEnsemble, dict]:
-    """`members` models from seeds seed, seed+1, ..., each trained for `minutes`, as one ensemble."""
+          add_to: tuple[GrooveEnsemble, dict] | None = None, log=print, **options) -> tuple[GrooveEnsemble, dict]:
+    """`members` models from seeds seed, seed+1, ..., each trained for `minutes`, as one ensemble; with
+    `add_to` (a loaded model and its metadata, trained with the same settings), its members come first."""
     kwargs = [dict(data=data, minutes=minutes, seed=seed + i, holdout=holdout, **options) for i in range(members)]
+    if add_to is not None:  # checked before minutes of training, not after
+        base, base_meta = add_to
+        if set(base_meta.get("seeds", [])) & {k["seed"] for k in kwargs}:
+            raise ValueError(f"seeds from {seed} overlap the model's {base_meta['seeds']}")
+        defaults = inspect.signature(train_member).parameters
+        arch = {k: options.get(k, defaults[k].default) for k in ("hidden", "layers", "window_bars", "profile")}
+        GrooveEnsemble([*base.members, GrooveNet(**arch)])  # raises unless the architectures match
     with tempfile.TemporaryDirectory() as tmp:
         paths = [str(Path(tmp) / f"member-{i}.safetensors") for i in range(members)]
         if jobs > 1 and members > 1:
@@ -113,11 +123,15 @@ def train(data: str, minutes: float, seed: int = 0, members: int = 1, jobs: int 
         else:
             metas = [_member_job(p, k) for p, k in zip(paths, kwargs)]
         nets = [load(Path(p))[0].members[0] for p in paths]
-    net = GrooveEnsemble(nets).eval()
     first = metas[0]
     meta = {**{k: v for k, v in first.items() if k not in ("train_steps", "train_seconds", "seed")},
             "seeds": [m["seed"] for m in metas], "train_steps": [m["train_steps"] for m in metas],
             "train_seconds": [m["train_seconds"] for m in metas], "jobs": jobs}
+    if add_to is not None:
+        nets = [*base.members, *nets]
+        for key in ("seeds", "train_steps", "train_seconds"):
+            meta[key] = [*base_meta[key], *meta[key]]
+    net = GrooveEnsemble(nets).eval()
     if holdout:
         from breakgan.drums.groove.evaluate import errors
 
@@ -146,10 +160,13 @@ def main() -> None:
     ap.add_argument("--holdout", action="store_true", help="train on 7/8 of train, report on the other 1/8")
     ap.add_argument("--members", type=int, default=1, help="models in the ensemble (each trained --minutes)")
     ap.add_argument("--jobs", type=int, default=1, help="members trained at once (one process and thread each)")
+    ap.add_argument("--add-to", type=Path, default=None,
+                    help="a model trained with the same settings: the new members join its members")
     args = ap.parse_args()
     net, meta = train(args.data, args.minutes, args.seed, members=args.members, jobs=args.jobs,
-                      holdout=args.holdout, hidden=args.hidden, window_bars=args.window_bars,
-                      offset_weight=args.offset_weight, profile=not args.no_profile, ms_loss=not args.step_loss)
+                      holdout=args.holdout, add_to=load(args.add_to) if args.add_to else None,
+                      hidden=args.hidden, window_bars=args.window_bars, offset_weight=args.offset_weight,
+                      profile=not args.no_profile, ms_loss=not args.step_loss)
     save(net, args.out, meta)
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
 
