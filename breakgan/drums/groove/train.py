@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from breakgan.drums.groove.data import load_split
+from breakgan.errors import BreakganError
 from breakgan.drums.groove.model import (SHIPPED, STEPS_PER_BAR, GrooveEnsemble, GrooveNet, load, pattern_profile,
                                          save, windows)
 
@@ -163,10 +164,15 @@ def main() -> None:
     ap.add_argument("--add-to", type=Path, default=None,
                     help="a model trained with the same settings: the new members join its members")
     args = ap.parse_args()
-    net, meta = train(args.data, args.minutes, args.seed, members=args.members, jobs=args.jobs,
-                      holdout=args.holdout, add_to=load(args.add_to) if args.add_to else None,
-                      hidden=args.hidden, window_bars=args.window_bars, offset_weight=args.offset_weight,
-                      profile=not args.no_profile, ms_loss=not args.step_loss)
+    try:
+        net, meta = train(args.data, args.minutes, args.seed, members=args.members, jobs=args.jobs,
+                          holdout=args.holdout, add_to=load(args.add_to) if args.add_to else None,
+                          hidden=args.hidden, window_bars=args.window_bars, offset_weight=args.offset_weight,
+                          profile=not args.no_profile, ms_loss=not args.step_loss)
+    except (BreakganError, ValueError) as e:
+        raise SystemExit(f"--add-to {args.add_to}: {e}" if args.add_to and isinstance(e, ValueError) else str(e))
+    except OSError as e:
+        raise SystemExit(f"--data {args.data}: {e.strerror} ({e.filename})")
     save(net, args.out, meta)
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
 
