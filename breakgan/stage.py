@@ -158,10 +158,7 @@ def check_out(out: str | os.PathLike, stage: str, *, inputs: Iterable[str | os.P
             raise BreakganError(f"{where}: {what} this command's input {item}; choose another {option}")
     if not out.is_dir():
         return out
-    try:
-        entries = sorted(e.name for e in os.scandir(out))
-    except OSError as e:
-        raise BreakganError(f"{where}: cannot read the folder ({e.strerror})") from None
+    entries = _entries(out, where)
     if not entries:
         return out
     if RECORD_NAME not in entries:
@@ -174,6 +171,28 @@ def check_out(out: str | os.PathLike, stage: str, *, inputs: Iterable[str | os.P
         raise BreakganError(f"{where}: holds a {found!r} output, not a {stage!r} one; give a new or empty "
                             f"folder, or an earlier {stage} output")
     return out
+
+
+def _entries(out: Path, where: str) -> list[str]:
+    """The names in `out`. Another run of the same stage may swap its new output in while we read: the
+    folder we were listing is then the previous output being emptied (its record may already be gone), so
+    a listing during which `out` changed is taken again."""
+    import time
+
+    for attempt in range(20):
+        try:
+            before = os.stat(out)
+            with os.scandir(out) as it:
+                entries = sorted(e.name for e in it)
+            after = os.stat(out)
+        except FileNotFoundError:  # between the two renames of a swap where the system cannot exchange
+            time.sleep(0.01)
+            continue
+        except OSError as e:
+            raise BreakganError(f"{where}: cannot read the folder ({e.strerror})") from None
+        if (before.st_dev, before.st_ino) == (after.st_dev, after.st_ino):
+            return entries
+    raise BreakganError(f"{where}: the folder keeps changing while it is read (another command writing it?)")
 
 
 def check_out_file(path: str | os.PathLike, stage: str, *, option: str) -> Path:

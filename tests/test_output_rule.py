@@ -197,6 +197,31 @@ def test_partial_of_a_live_process_is_left_alone(tmp_path):
         proc.wait()
 
 
+def test_a_folder_swapped_while_it_is_listed_is_listed_again(tmp_path, monkeypatch):
+    """The race behind a rare failure of the test below: another run swaps its new output in while this
+    one lists OUT, so the listing shows the previous output being emptied (its record already gone)."""
+    import breakgan.stage as stage
+
+    out = _earlier(tmp_path / "out", "drums")
+    new = _earlier(tmp_path / "new", "drums")
+    real_scandir = os.scandir
+    calls = []
+
+    def scandir_during_a_swap(path):
+        it = real_scandir(path)
+        if not calls:
+            old = tmp_path / "old"
+            os.replace(out, old)  # the other run: previous output aside, new one in, previous emptied
+            os.replace(new, out)
+            (old / "breakgan.json").unlink()
+        calls.append(path)
+        return it
+
+    monkeypatch.setattr(stage.os, "scandir", scandir_during_a_swap)
+    assert check_out(out, "drums") == out
+    assert len(calls) == 2  # listed again once the swap was seen
+
+
 def test_concurrent_swaps_never_raise_raw_errors(tmp_path):
     out = tmp_path / "out"
     script = textwrap.dedent("""
