@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from breakgan.drums.groove.data import load_split
-from breakgan.errors import BreakganError
 from breakgan.drums.groove.model import (SHIPPED, STEPS_PER_BAR, GrooveEnsemble, GrooveNet, load, pattern_profile,
                                          save, windows)
+from breakgan.errors import BreakganError
 
 
 def training_windows(perfs, window_bars: int) -> tuple[np.ndarray, ...]:
@@ -100,8 +100,8 @@ def train_member(data: str, minutes: float, seed: int = 0, hidden: int = 64, lay
 
 def _member_job(path: str, kwargs: dict) -> dict:
     net, meta = train_member(**kwargs, log=lambda msg: print(f"[seed {kwargs['seed']}] {msg}", flush=True))
-    save(net, Path(path), meta)  # handed back as a safetensors file: nothing crosses as a pickle but options
-    return meta
+    save(net, Path(path), meta)  # weights come back as a safetensors file; only options and this record
+    return meta  # (plain dicts of numbers and strings) cross between the processes
 
 
 def train(data: str, minutes: float, seed: int = 0, members: int = 1, jobs: int = 1, holdout: bool = False,
