@@ -29,6 +29,7 @@ from breakgan.drums.groove.data import load_split
 from breakgan.drums.groove.model import (SHIPPED, STEPS_PER_BAR, GrooveEnsemble, GrooveNet, load, pattern_profile,
                                          save, windows)
 from breakgan.errors import BreakganError
+from breakgan.stage import atomic_file
 
 
 def training_windows(perfs, window_bars: int) -> tuple[np.ndarray, ...]:
@@ -164,6 +165,20 @@ def main() -> None:
     ap.add_argument("--add-to", type=Path, default=None,
                     help="a model trained with the same settings: the new members join its members")
     args = ap.parse_args()
+    for option, value, ok in (("--minutes", args.minutes, np.isfinite(args.minutes) and args.minutes > 0),
+                              ("--members", args.members, 1 <= args.members <= 16),
+                              ("--jobs", args.jobs, args.jobs >= 1)):
+        if not ok:
+            ap.error(f"{option} {value}: must be " + {"--minutes": "a positive number of minutes",
+                                                      "--members": "1..16 (what a model file holds)",
+                                                      "--jobs": "at least 1"}[option])
+    if args.out.is_symlink() or (args.out.exists() and not args.out.is_file()):
+        ap.error(f"--out {args.out}: is not a plain file; give a new file name")
+    if args.out.exists():
+        try:  # replace only a groove model (an earlier run's, or the shipped one), never another file
+            load(args.out)
+        except BreakganError:
+            ap.error(f"--out {args.out}: exists and is not a groove model; give a new file name")
     try:
         net, meta = train(args.data, args.minutes, args.seed, members=args.members, jobs=args.jobs,
                           holdout=args.holdout, add_to=load(args.add_to) if args.add_to else None,
@@ -173,7 +188,8 @@ def main() -> None:
         raise SystemExit(f"--add-to {args.add_to}: {e}" if args.add_to and isinstance(e, ValueError) else str(e))
     except OSError as e:
         raise SystemExit(f"--data {args.data}: {e.strerror} ({e.filename})")
-    save(net, args.out, meta)
+    with atomic_file(args.out) as tmp:  # a killed run leaves the previous model whole
+        save(net, tmp, meta)
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
 
 
