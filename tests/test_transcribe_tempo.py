@@ -31,3 +31,29 @@ def test_metrical_relatives_of_the_tempo_come_back_to_it(bpm, ratio):
 def test_without_onsets_only_the_prior_speaks():
     empty = {"kick": np.zeros((0, 2)), "snare": np.zeros((0, 2))}
     assert choose_tempo(100.0, empty, 3000) == pytest.approx(100.0)
+
+
+def test_fitted_weights_pick_the_candidate_the_deciding_feature_marks():
+    from breakgan.transcribe.tempo_fit import fit, right
+
+    rng = np.random.default_rng(1)
+    examples = []
+    for _ in range(60):  # feature 0 is larger on the right candidate; feature 1 is noise
+        X = rng.normal(size=(5, 2))
+        k = int(rng.integers(5))
+        X[k, 0] += 4.0
+        examples.append((X, np.arange(5) == k))
+    w = fit(examples)
+    assert w[0] > 5 * abs(w[1])
+    assert right(examples, w) >= 57
+    assert right(examples, (0.0, 1.0)) < 30
+
+
+def test_a_rock_groove_offers_its_tempo_among_the_candidates():
+    from breakgan.transcribe.tempo import FEATURES
+    from breakgan.transcribe.tempo_fit import example
+
+    onsets = rock(120.0)
+    feats, ok = example(onsets, int(24 * F.FPS), 120.0)
+    assert feats.shape[1] == len(FEATURES) and np.isfinite(feats).all()
+    assert ok.sum() == 1

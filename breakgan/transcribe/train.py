@@ -7,6 +7,7 @@ Run: python -m breakgan.transcribe.train --groove /work/shared/data/groove --wor
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ def _font(name: str):
 
 def synthesize_set(groove_root, n_clips: int, clip_s: float, seed: int, soundfonts=TRAIN_SOUNDFONTS,
                    split: str = "train", accompaniment_p: float = 0.75, hydrogen_kits: bool = True,
-                   synth_accompaniment: bool = True):
+                   synth_accompaniment: bool = True, accompaniment_db: tuple[float, float] = (-12.0, 6.0)):
     """-> features (n, frames, mels) float16, onset targets (n, frames, heads) float16, velocity (same),
     and the raw labels per clip."""
     from breakgan.transcribe.synthesis import KitSynth, MelodicSynth, groove_files, groove_notes, make_clip, notes_window
@@ -55,7 +56,7 @@ def synthesize_set(groove_root, n_clips: int, clip_s: float, seed: int, soundfon
             cache[g.path] = groove_notes(g.path)
         notes = cache[g.path]
         start = float(rng.uniform(0, max(0.0, g.duration - clip_s)))
-        acc = float(rng.uniform(-12, 6)) if rng.random() < accompaniment_p else None
+        acc = float(rng.uniform(*accompaniment_db)) if rng.random() < accompaniment_p else None
         y, labels = make_clip(notes_window(notes, start, clip_s), g.bpm, clip_s, kits,
                               melodic[int(rng.integers(len(melodic)))], rng, accompaniment=acc, head_gain_db=6.0)
         X[i] = F.log_mel(y)[:frames]
@@ -166,6 +167,9 @@ def main(argv=None):
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--extra-data", nargs="*", default=[], help="more training sets (.npz) to train on as well")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--accompaniment-p", type=float, default=0.75, help="share of clips with an accompaniment")
+    ap.add_argument("--accompaniment-db", type=float, nargs=2, default=(-12.0, 6.0), metavar=("LO", "HI"),
+                    help="its level against the drums, drawn uniformly in dB")
     ap.add_argument("--init", default=None, help="continue training this exported model")
     ap.add_argument("--lr", type=float, default=2e-3)
     a = ap.parse_args(argv)
@@ -174,7 +178,9 @@ def main(argv=None):
     torch.set_num_threads(a.threads)
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
-    data = work / f"train_{a.clips}_{a.seed}.npz"
+    mix = "" if (a.accompaniment_p, tuple(a.accompaniment_db)) == (0.75, (-12.0, 6.0)) else \
+        f"_acc{a.accompaniment_p:g}_{a.accompaniment_db[0]:g}_{a.accompaniment_db[1]:g}"
+    data = work / f"train_{a.clips}_{a.seed}{mix}.npz"
     t0 = time.time()
     if data.is_file():
         z = np.load(data, allow_pickle=False)
@@ -184,7 +190,9 @@ def main(argv=None):
 
         sizes = [len(c) for c in np.array_split(np.arange(a.clips), a.jobs)]
         with ProcessPoolExecutor(a.jobs) as pool:
-            shards = list(pool.map(synthesize_set, [a.groove] * a.jobs, sizes, [a.clip_s] * a.jobs,
+            shards = list(pool.map(functools.partial(synthesize_set, accompaniment_p=a.accompaniment_p,
+                                                     accompaniment_db=tuple(a.accompaniment_db)),
+                                   [a.groove] * a.jobs, sizes, [a.clip_s] * a.jobs,
                                    [a.seed * 100 + k for k in range(a.jobs)]))
         X, Y, V = (np.concatenate([sh[i] for sh in shards]) for i in range(3))
         np.savez(data, X=X, Y=Y, V=V)
