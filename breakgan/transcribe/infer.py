@@ -19,7 +19,7 @@ import numpy as np
 from breakgan.errors import BreakganError
 from breakgan.transcribe import features as F
 from breakgan.transcribe.model import HEADS
-from breakgan.transcribe.peaks import PITCH_BEFORE, PITCH_FRAMES, RADIUS, hit_pitch, peak_frames
+from breakgan.transcribe.peaks import PITCH_BEFORE, PITCH_FRAMES, RADIUS, hit_pitch, not_kick_doubles, peak_frames
 
 WINDOW = 3000   # frames per network call (30 s: the margins cost 13%)
 MARGIN = 200    # frames of context either side (2 s; more than the network's receptive field)
@@ -67,24 +67,28 @@ class _Picker:
         seg_end = min(end, upto + RADIUS)
         seg_a = seg_a[:seg_end - lo]
         for h in range(len(HEADS)):
-            frames, times, _ = peak_frames(seg_a[:, h], float(self.th[h]), first_frame=lo)
+            frames, times, peaks = peak_frames(seg_a[:, h], float(self.th[h]), first_frame=lo)
             keep = (frames >= self.done) & (frames < upto)
-            for t, fr in zip(times[keep], frames[keep]):
+            for t, fr, pk in zip(times[keep], frames[keep], peaks[keep]):
                 v = float(self.vels[fr - self.start, h])
-                self.found[h].append((max(0.0, float(t)), v))
+                self.found[h].append((max(0.0, float(t)), v, float(pk)))
                 self.new_frames[h].append(int(fr))
         self.done = upto
         cut = max(0, self.done - 2 * RADIUS - self.start)
         self.acts, self.vels = self.acts[cut:], self.vels[cut:]
         self.start += cut
 
-    def result(self) -> dict[str, np.ndarray]:
+    def result(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """-> (head -> (n, 2) [time, velocity], mask of the tom onsets found that are kept)."""
         out = {}
         for h, name in enumerate(HEADS):
-            arr = np.asarray(self.found[h], np.float64).reshape(-1, 2)
+            arr = np.asarray(self.found[h], np.float64).reshape(-1, 3)
             arr[:, 1] = np.clip(np.rint(arr[:, 1] * 127), 1, 127)
             out[name] = arr
-        return out
+        kick = out["kick"]
+        keep = not_kick_doubles(out["toms"][:, 0], out["toms"][:, 2], kick[:, 0], kick[:, 2])
+        out["toms"] = out["toms"][keep]
+        return {name: arr[:, :2] for name, arr in out.items()}, keep
 
 
 def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where: str = "audio") -> Transcription:
@@ -143,7 +147,9 @@ def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where:
             consume(mel.push(block), False)
         consume(mel.finish(), True)
     env = np.concatenate(env_parts) if env_parts else np.zeros(0, np.float32)
-    return Transcription(picker.result(), mel.samples / F.SR, env, peak, tom_pitch=np.asarray(tom_pitch, np.float64))
+    onsets, tom_kept = picker.result()
+    return Transcription(onsets, mel.samples / F.SR, env, peak,
+                         tom_pitch=np.asarray(tom_pitch, np.float64).reshape(-1)[tom_kept])
 
 
 def transcribe_file(path: str | Path, model_path=None, *, block_s: float = 5.0) -> tuple[Transcription, dict]:
