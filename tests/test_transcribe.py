@@ -88,6 +88,17 @@ def tom_groove(path: Path, toms: tuple[int, ...], bars: int = 8) -> dict[int, np
     return {p: np.array(ts) for p, ts in ref.items()}
 
 
+def test_a_tom_peak_beside_a_stronger_kick_peak_is_dropped():
+    from breakgan.transcribe.peaks import not_kick_doubles
+
+    toms, tom_peaks = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.9, 0.9, 0.99, 0.9])
+    kicks, kick_peaks = np.array([1.01, 2.5, 2.995]), np.array([0.95, 0.99, 0.9])
+    # 1.0: a stronger kick 10 ms away; 2.0: the kick is 0.5 s away; 3.0: the kick is weaker; 4.0: no kick
+    assert not_kick_doubles(toms, tom_peaks, kicks, kick_peaks).tolist() == [False, True, True, True]
+    assert not_kick_doubles(toms, tom_peaks, [], []).all()
+    assert len(not_kick_doubles([], [], kicks, kick_peaks)) == 0
+
+
 def test_tom_groups_by_pitch():
     from breakgan.transcribe.output import TOM_PARTS, tom_groups
 
