@@ -135,11 +135,23 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.write and len(a.model) != 1:
         sys.exit("--write: give exactly one --model")
+    if not 1 <= a.files <= 200 or a.tune_clips < 0:
+        sys.exit("--files: 1..200; --tune-clips: 0 or more")
+    if not (Path(a.groove) / "info.csv").is_file():
+        sys.exit(f"--groove {a.groove}: no info.csv there (the Groove MIDI Dataset folder)")
     for font in (DEV_KIT, DEV_ACCOMP):
         if not Path(font).is_file():
             sys.exit(f"{font}: not installed (apt-get install avldrums.lv2-soundfont fluid-soundfont-gm)")
     import torch
 
+    from breakgan.errors import BreakganError
+    from breakgan.transcribe.model import load_model
+
+    for m in a.model:  # a wrong --model is one line, before anything is rendered
+        try:
+            load_model(m)
+        except BreakganError as e:
+            sys.exit(str(e))
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as tmp:
         rendered = dev_set(a.groove, a.files, Path(tmp))

@@ -93,6 +93,10 @@ def main(argv=None) -> None:
     ap.add_argument("--groove", required=True, help="the Groove MIDI Dataset folder (info.csv); train split only")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
+    from pathlib import Path
+
+    if not (Path(a.groove) / "info.csv").is_file():
+        ap.error(f"--groove {a.groove}: no info.csv there (the Groove MIDI Dataset folder)")
     rng = np.random.default_rng(a.seed)
     heads = pitch_heads()
     files = [g for g in groove_files(a.groove, "train") if g.beat_type == "beat" and g.duration >= 16]

@@ -173,6 +173,13 @@ def main(argv=None):
     ap.add_argument("--init", default=None, help="continue training this exported model")
     ap.add_argument("--lr", type=float, default=2e-3)
     a = ap.parse_args(argv)
+    if not 0.0 <= a.accompaniment_p <= 1.0:
+        ap.error(f"--accompaniment-p {a.accompaniment_p:g}: a share between 0 and 1")
+    lo, hi = a.accompaniment_db
+    if not (np.isfinite(lo) and np.isfinite(hi) and -60.0 <= lo <= hi <= 30.0):
+        ap.error(f"--accompaniment-db {lo:g} {hi:g}: LO <= HI, both within -60..30 dB")
+    if not (Path(a.groove) / "info.csv").is_file():
+        ap.error(f"--groove {a.groove}: no info.csv there (the Groove MIDI Dataset folder)")
     import torch
 
     torch.set_num_threads(a.threads)
