@@ -44,15 +44,13 @@ def dev_set(groove: str, n: int, folder: Path):
     return render_set([files[i] for i in pick], 30.0, DEV_KIT, 0, DEV_ACCOMP, folder, seed=5)
 
 
-def activations(model_path, wav: Path) -> np.ndarray:
+def activations(model, wav: Path) -> np.ndarray:
     """(frames, heads) onset probabilities of a whole file, decoded as `drums transcribe` decodes it."""
     import torch
 
     from breakgan.media.audio import audio_blocks
     from breakgan.transcribe import features as F
-    from breakgan.transcribe.model import load_model
 
-    model, _ = load_model(model_path)
     mel = F.StreamingLogMel()
     x = np.concatenate([mel.push(b) for b in audio_blocks(wav, F.SR, 5 * F.SR)] + [mel.finish()])
     with torch.no_grad():
@@ -99,8 +97,9 @@ def evaluate(model_path, rendered, tuning: dict | None = None) -> dict:
     from breakgan.transcribe.peaks import match, prf
     from breakgan.transcribe.tempo import beat_grid
 
-    acts = {c: [activations(model_path, r["paths"][c]) for r in rendered] for c in CONDS}
-    own = load_model(model_path)[1]["thresholds"]
+    model, meta = load_model(model_path)  # once: each file's activations reuse it
+    acts = {c: [activations(model, r["paths"][c]) for r in rendered] for c in CONDS}
+    own = meta["thresholds"]
     out = {"thresholds_own": own, "thresholds_dev": [], "heads": {}}
     for h, name in enumerate(HEADS):
         counts = {(c, t): np.zeros(3, int) for c in CONDS for t in GRID}
