@@ -14,12 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from breakgan.errors import BreakganError
 from breakgan.gan import checkpoint as ckpt
 from breakgan.gan import export_generator, load_generator
 from breakgan.gan.augment import AugmentState, augment
 from breakgan.gan.data import BatchLoader, open_dataset
+from breakgan.gan import networks
 from breakgan.gan.networks import Discriminator, Generator, NetConfig, minibatch_stddev
 from breakgan.gan.schedule import PAPER_BATCH, parse_batch_table, schedule, total_kimg
 from breakgan.gan.training import TrainOptions, train
@@ -117,6 +121,45 @@ def test_minibatch_stddev_chunks_keep_batches_apart():
     joint = minibatch_stddev(torch.cat([a, b]), group=4, chunks=2)
     assert torch.allclose(joint, torch.cat([minibatch_stddev(a, 4), minibatch_stddev(b, 4)]))
     assert not torch.allclose(minibatch_stddev(torch.cat([a, b]), 4)[:, -1], joint[:, -1])
+
+
+@settings(max_examples=25, deadline=None)
+@given(batch=st.integers(1, 3), cin=st.sampled_from([1, 3, 8, 256]), cout=st.integers(1, 9),
+       size=st.sampled_from([1, 2, 4, 8, 12, 16]), channels_last=st.booleans(), seed=st.integers(0, 2**16))
+def test_fused_upsample_conv_equals_upsample_then_conv(batch, cin, cout, size, channels_last, seed):
+    # The generator computes conv(2x nearest upsample) as four 2x2 convolutions where that is faster; values
+    # and both gradients must be the plain form's up to float rounding, at every size and memory format.
+    torch.manual_seed(seed)
+    conv = networks.EqualizedConv2d(cin, cout, 3)
+    with torch.no_grad():
+        conv.bias.normal_()
+    x = torch.randn(batch, cin, size, size)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    plain = conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+    g_plain = torch.autograd.grad(plain.square().sum(), [x, conv.weight, conv.bias])
+    fused = networks.upsample_conv(x, conv)
+    g_fused = torch.autograd.grad(fused.square().sum(), [x, conv.weight, conv.bias])
+    assert fused.shape == plain.shape == (batch, cout, 2 * size, 2 * size)
+    assert torch.allclose(fused, plain, rtol=1e-4, atol=1e-4)
+    for a, b in zip(g_fused, g_plain):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-3 * float(b.abs().max()))
+
+
+def test_fused_upsample_conv_is_used_where_it_is_faster(monkeypatch):
+    calls, interpolate = [], F.interpolate
+    monkeypatch.setattr(networks.F, "interpolate", lambda *a, **k: calls.append(a[0].shape) or interpolate(*a, **k))
+    conv = networks.EqualizedConv2d(256, 4, 3)
+    with torch.no_grad():
+        networks.upsample_conv(torch.randn(1, 256, 8, 8), conv)       # inference, 8 px: fused
+        networks.upsample_conv(torch.randn(1, 256, 4, 4), conv)       # 4 px: plain
+    networks.upsample_conv(torch.randn(1, 256, 8, 8), conv)           # training, 256 channels: fused
+    small = networks.EqualizedConv2d(128, 4, 3)
+    networks.upsample_conv(torch.randn(1, 128, 8, 8), small)          # training, 128 channels: plain
+    with torch.no_grad():
+        networks.upsample_conv(torch.randn(1, 128, 8, 8), small)      # inference: fused
+    assert [tuple(s) for s in calls] == [(1, 256, 4, 4), (1, 128, 8, 8)]
 
 
 def test_augmentation_is_seeded_differentiable_and_off_at_zero():

@@ -81,12 +81,16 @@ class EqualizedConv2d(nn.Module):
         self.scale = gain / math.sqrt(in_channels * kernel * kernel)
         self.padding = kernel // 2
 
-    def forward(self, x):
-        # conv(x, w * s) == conv(x * s, w): scale whichever tensor is smaller (weights at low
-        # resolution, small activations otherwise); equal up to float rounding.
+    def scaled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(input, weight) with the scale on one of them: conv(x, w * s) == conv(x * s, w), so scale whichever
+        tensor is smaller (weights at low resolution, small activations otherwise); equal up to float rounding."""
         if x.numel() < self.weight.numel():
-            return F.conv2d(x * self.scale, self.weight, self.bias, padding=self.padding)
-        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
+            return x * self.scale, self.weight
+        return x, self.weight * self.scale
+
+    def forward(self, x):
+        x, w = self.scaled(x)
+        return F.conv2d(x, w, self.bias, padding=self.padding)
 
 
 def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -119,6 +123,47 @@ def minibatch_stddev(x: torch.Tensor, group: int, chunks: int = 1) -> torch.Tens
     return torch.cat([x, y.to(x.dtype)], dim=1)
 
 
+def upsample_kernels(w: torch.Tensor) -> list[torch.Tensor]:
+    """A 3x3 kernel (cout, cin, 3, 3) applied after 2x nearest upsampling, as the four 2x2 kernels that
+    give the output pixels (2i+a, 2j+b) straight from the input, for (a, b) = (0,0), (0,1), (1,0), (1,1).
+    Output row 2i reads input rows i-1 (tap 0) and i (taps 1+2); row 2i+1 reads i (taps 0+1) and i+1
+    (tap 2); columns alike."""
+    rows = (torch.stack([w[:, :, 0], w[:, :, 1] + w[:, :, 2]], 2),
+            torch.stack([w[:, :, 0] + w[:, :, 1], w[:, :, 2]], 2))
+    return [torch.stack([r[..., 0], r[..., 1] + r[..., 2]], 3) if b == 0 else
+            torch.stack([r[..., 0] + r[..., 1], r[..., 2]], 3) for r in rows for b in (0, 1)]
+
+
+# Where the fused form is faster, measured per layer on CPU (one thread, forward / forward + backward): input
+# 4 px 0.8x / 0.7x, 8 px 1.4x / 1.3x, 16-64 px 1.7-2.4x / 1.3-1.8x; with 128 input channels at 128 px the
+# forward still gains 1.35x but the backward loses (0.75x channels-last: its strided writes dominate).
+FUSED_UPSAMPLE_MIN = 8
+FUSED_UPSAMPLE_MIN_CHANNELS_TRAINING = 256
+
+
+def upsample_conv(x: torch.Tensor, conv: "EqualizedConv2d") -> torch.Tensor:
+    """conv(2x nearest upsample of x), 3x3 'same' conv, computed without the upsampled tensor: four 2x2
+    convolutions on x, one per output phase, interleaved. The same sums in another order (equal up to
+    float rounding), at 4/9 of the multiply-adds; NVIDIA's PGGAN and StyleGAN fuse the same way
+    (`upscale2d_conv2d`)."""
+    training = torch.is_grad_enabled() and (x.requires_grad or conv.weight.requires_grad)
+    if x.shape[-1] < FUSED_UPSAMPLE_MIN or conv.weight.shape[-1] != 3 or (
+            training and x.shape[1] < FUSED_UPSAMPLE_MIN_CHANNELS_TRAINING):
+        return conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+    b, _, h, w = x.shape
+    xs, weight = conv.scaled(x)
+    xp = F.pad(xs, (1, 1, 1, 1))
+    fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() \
+        else torch.contiguous_format
+    y = None
+    for (a, c), k in zip(((0, 0), (0, 1), (1, 0), (1, 1)), upsample_kernels(weight)):
+        phase = F.conv2d(xp[:, :, a:a + h + 1, c:c + w + 1], k, conv.bias)
+        if y is None:  # the dtype conv2d gives (autocast's, under AMP)
+            y = torch.empty(b, phase.shape[1], 2 * h, 2 * w, dtype=phase.dtype, device=x.device, memory_format=fmt)
+        y[:, :, a::2, c::2] = phase
+    return y
+
+
 class GBlock(nn.Module):
     """2x nearest upsample, then two 3x3 convs, each followed by leaky ReLU and pixel norm."""
 
@@ -128,8 +173,7 @@ class GBlock(nn.Module):
         self.conv1 = EqualizedConv2d(cout, cout, 3)
 
     def forward(self, x):
-        x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        x = pixel_norm(lrelu(self.conv0(x)))
+        x = pixel_norm(lrelu(upsample_conv(x, self.conv0)))
         return pixel_norm(lrelu(self.conv1(x)))
 
 
