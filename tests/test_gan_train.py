@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -137,9 +136,9 @@ def test_fused_upsample_conv_equals_upsample_then_conv(batch, cin, cout, size, c
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     x.requires_grad_(True)
-    plain = conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+    plain = networks.upsample_conv(x, conv, fused=False)
     g_plain = torch.autograd.grad(plain.square().sum(), [x, conv.weight, conv.bias])
-    fused = networks.upsample_conv(x, conv)
+    fused = networks.upsample_conv(x, conv, fused=True)
     g_fused = torch.autograd.grad(fused.square().sum(), [x, conv.weight, conv.bias])
     assert fused.shape == plain.shape == (batch, cout, 2 * size, 2 * size)
     assert torch.allclose(fused, plain, rtol=1e-4, atol=1e-4)
@@ -147,19 +146,18 @@ def test_fused_upsample_conv_equals_upsample_then_conv(batch, cin, cout, size, c
         assert torch.allclose(a, b, rtol=1e-3, atol=1e-3 * float(b.abs().max()))
 
 
-def test_fused_upsample_conv_is_used_where_it_is_faster(monkeypatch):
-    calls, interpolate = [], F.interpolate
-    monkeypatch.setattr(networks.F, "interpolate", lambda *a, **k: calls.append(a[0].shape) or interpolate(*a, **k))
-    conv = networks.EqualizedConv2d(256, 4, 3)
+def test_fused_upsample_conv_is_used_where_it_is_faster():
+    big, small = networks.EqualizedConv2d(256, 256, 3), networks.EqualizedConv2d(128, 128, 3)
+    pays = networks.fused_upsample_pays
     with torch.no_grad():
-        networks.upsample_conv(torch.randn(1, 256, 8, 8), conv)       # inference, 8 px: fused
-        networks.upsample_conv(torch.randn(1, 256, 4, 4), conv)       # 4 px: plain
-    networks.upsample_conv(torch.randn(1, 256, 8, 8), conv)           # training, 256 channels: fused
-    small = networks.EqualizedConv2d(128, 4, 3)
-    networks.upsample_conv(torch.randn(1, 128, 8, 8), small)          # training, 128 channels: plain
-    with torch.no_grad():
-        networks.upsample_conv(torch.randn(1, 128, 8, 8), small)      # inference: fused
-    assert [tuple(s) for s in calls] == [(1, 256, 4, 4), (1, 128, 8, 8)]
+        assert pays(torch.randn(4, 256, 8, 8), big)             # inference with work to do
+        assert not pays(torch.randn(4, 256, 4, 4), big)         # 4 px: slower
+        assert not pays(torch.randn(1, 8, 8, 8), networks.EqualizedConv2d(8, 8, 3))  # too little work
+        assert pays(torch.randn(4, 128, 16, 16), small)         # inference: any width
+    assert pays(torch.randn(4, 256, 8, 8), big)                 # training, 256 channels
+    assert not pays(torch.randn(4, 128, 16, 16), small)         # training, 128 channels: backward slower
+    x = torch.randn(2, 256, 8, 8)
+    assert torch.equal(networks.upsample_conv(x, big), networks.upsample_conv(x, big, fused=True))
 
 
 def test_augmentation_is_seeded_differentiable_and_off_at_zero():

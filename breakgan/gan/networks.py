@@ -134,21 +134,37 @@ def upsample_kernels(w: torch.Tensor) -> list[torch.Tensor]:
             torch.stack([r[..., 0] + r[..., 1], r[..., 2]], 3) for r in rows for b in (0, 1)]
 
 
-# Where the fused form is faster, measured per layer on CPU (one thread, forward / forward + backward): input
-# 4 px 0.8x / 0.7x, 8 px 1.4x / 1.3x, 16-64 px 1.7-2.4x / 1.3-1.8x; with 128 input channels at 128 px the
-# forward still gains 1.35x but the backward loses (0.75x channels-last: its strided writes dominate).
+# Where the fused form is faster, measured per layer on CPU (one thread; forward / forward + backward against the
+# plain form): it pays once a layer has work to do. Below about 30M multiply-adds of the plain form (150M in
+# channels-last, where the plain form is faster) its four calls cost more than they save (0.6-0.95x, e.g. 64
+# channels at 8 px, batch 3); with 512 channels, input 4 px 0.8x / 0.7x, 8 px
+# 1.4x / 1.3x, 16-64 px 1.7-2.4x / 1.3-1.8x; small layers at 32-128 px 1.1-2.6x forward. In training, layers with
+# 128 input channels at 128 px lose in the backward (0.75x channels-last: its strided writes dominate).
 FUSED_UPSAMPLE_MIN = 8
+FUSED_UPSAMPLE_MIN_MACS = 30e6
+FUSED_UPSAMPLE_MIN_MACS_CHANNELS_LAST = 150e6
 FUSED_UPSAMPLE_MIN_CHANNELS_TRAINING = 256
 
 
-def upsample_conv(x: torch.Tensor, conv: "EqualizedConv2d") -> torch.Tensor:
-    """conv(2x nearest upsample of x), 3x3 'same' conv, computed without the upsampled tensor: four 2x2
-    convolutions on x, one per output phase, interleaved. The same sums in another order (equal up to
-    float rounding), at 4/9 of the multiply-adds; NVIDIA's PGGAN and StyleGAN fuse the same way
-    (`upscale2d_conv2d`)."""
+def fused_upsample_pays(x: torch.Tensor, conv: "EqualizedConv2d") -> bool:
+    """Whether `upsample_conv` should take the fused form for this input and layer (measured rules above)."""
+    b, cin, h, w = x.shape
+    if h < FUSED_UPSAMPLE_MIN or w < FUSED_UPSAMPLE_MIN or conv.weight.shape[-1] != 3:
+        return False
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    if b * cin * conv.weight.shape[0] * 4 * h * w * 9 < (FUSED_UPSAMPLE_MIN_MACS_CHANNELS_LAST if channels_last
+                                                         else FUSED_UPSAMPLE_MIN_MACS):
+        return False
     training = torch.is_grad_enabled() and (x.requires_grad or conv.weight.requires_grad)
-    if x.shape[-1] < FUSED_UPSAMPLE_MIN or conv.weight.shape[-1] != 3 or (
-            training and x.shape[1] < FUSED_UPSAMPLE_MIN_CHANNELS_TRAINING):
+    return not training or cin >= FUSED_UPSAMPLE_MIN_CHANNELS_TRAINING
+
+
+def upsample_conv(x: torch.Tensor, conv: "EqualizedConv2d", fused: bool | None = None) -> torch.Tensor:
+    """conv(2x nearest upsample of x), 3x3 'same' conv. The fused form never builds the upsampled tensor: four
+    2x2 convolutions on x, one per output phase, interleaved. The same sums in another order (equal up to
+    float rounding), at 4/9 of the multiply-adds; NVIDIA's PGGAN and StyleGAN fuse the same way
+    (`upscale2d_conv2d`). `fused` None: where it is faster (`fused_upsample_pays`)."""
+    if not (fused_upsample_pays(x, conv) if fused is None else fused):
         return conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
     b, _, h, w = x.shape
     xs, weight = conv.scaled(x)
