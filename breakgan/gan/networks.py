@@ -134,16 +134,20 @@ def upsample_kernels(w: torch.Tensor) -> list[torch.Tensor]:
             torch.stack([r[..., 0] + r[..., 1], r[..., 2]], 3) for r in rows for b in (0, 1)]
 
 
-# Where the fused form is faster, measured per layer on CPU (one thread; forward / forward + backward against the
-# plain form): it pays once a layer has work to do. Below about 30M multiply-adds of the plain form (150M in
+# Where the fused form is faster, measured per layer on CPU (one thread; forward / forward + backward, against the
+# plain form). It pays once a layer has work to do: below about 30M multiply-adds of the plain form (150M in
 # channels-last, where the plain form is faster) its four calls cost more than they save (0.6-0.95x, e.g. 64
-# channels at 8 px, batch 3); with 512 channels, input 4 px 0.8x / 0.7x, 8 px
-# 1.4x / 1.3x, 16-64 px 1.7-2.4x / 1.3-1.8x; small layers at 32-128 px 1.1-2.6x forward. In training, layers with
-# 128 input channels at 128 px lose in the backward (0.75x channels-last: its strided writes dominate).
+# channels at 8 px, batch 3). With 512 channels: input 4 px 0.8x / 0.7x, 8 px 1.4x / 1.3x, 16-64 px 1.7-2.4x /
+# 1.3-1.8x; narrow layers at 32-128 px 1.1-2.6x forward. In training, 128 input channels at 128 px lose in the
+# backward (0.75x channels-last: its strided writes dominate).
 FUSED_UPSAMPLE_MIN = 8
 FUSED_UPSAMPLE_MIN_MACS = 30e6
 FUSED_UPSAMPLE_MIN_MACS_CHANNELS_LAST = 150e6
 FUSED_UPSAMPLE_MIN_CHANNELS_TRAINING = 256
+
+
+def _channels_last(x: torch.Tensor) -> bool:
+    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
 def fused_upsample_pays(x: torch.Tensor, conv: "EqualizedConv2d") -> bool:
@@ -151,9 +155,8 @@ def fused_upsample_pays(x: torch.Tensor, conv: "EqualizedConv2d") -> bool:
     b, cin, h, w = x.shape
     if h < FUSED_UPSAMPLE_MIN or w < FUSED_UPSAMPLE_MIN or conv.weight.shape[-1] != 3:
         return False
-    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    if b * cin * conv.weight.shape[0] * 4 * h * w * 9 < (FUSED_UPSAMPLE_MIN_MACS_CHANNELS_LAST if channels_last
-                                                         else FUSED_UPSAMPLE_MIN_MACS):
+    min_macs = FUSED_UPSAMPLE_MIN_MACS_CHANNELS_LAST if _channels_last(x) else FUSED_UPSAMPLE_MIN_MACS
+    if b * cin * conv.weight.shape[0] * 4 * h * w * 9 < min_macs:
         return False
     training = torch.is_grad_enabled() and (x.requires_grad or conv.weight.requires_grad)
     return not training or cin >= FUSED_UPSAMPLE_MIN_CHANNELS_TRAINING
@@ -169,8 +172,7 @@ def upsample_conv(x: torch.Tensor, conv: "EqualizedConv2d", fused: bool | None =
     b, _, h, w = x.shape
     xs, weight = conv.scaled(x)
     xp = F.pad(xs, (1, 1, 1, 1))
-    fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() \
-        else torch.contiguous_format
+    fmt = torch.channels_last if _channels_last(x) else torch.contiguous_format
     y = None
     for (a, c), k in zip(((0, 0), (0, 1), (1, 0), (1, 1)), upsample_kernels(weight)):
         phase = F.conv2d(xp[:, :, a:a + h + 1, c:c + w + 1], k, conv.bias)
