@@ -126,8 +126,8 @@ def render_set(files, seconds, kit_path, bank, accomp_path, folder: Path, seed: 
     import soundfile as sf
 
     from breakgan.transcribe.model import HEADS
-    from breakgan.transcribe.synthesis import (KitSynth, MelodicSynth, accompaniment_events, groove_notes,
-                                               make_clip, notes_window, pitch_heads)
+    from breakgan.transcribe.synthesis import (KitSynth, MelodicSynth, accompanied, groove_notes, make_clip,
+                                               notes_window, pitch_heads)
 
     kit = KitSynth(kit_path, RATE, bank=bank)
     melodic = MelodicSynth(accomp_path, RATE)
@@ -137,12 +137,7 @@ def render_set(files, seconds, kit_path, bank, accomp_path, folder: Path, seed: 
     out = []
     for i, g in enumerate(files):
         notes = notes_window(groove_notes(g.path), 0.0, seconds)
-        drums, labels = make_clip(notes, g.bpm, seconds, [(kit, kit.presets[0])], None, rng, augment_audio=False)
-        kicks = np.array([t for t, h, _ in labels if h == 0])
-        acc = melodic.render(accompaniment_events(g.bpm, seconds, rng, kicks),
-                             {0: int(rng.choice(MelodicSynth.BASS)), 1: int(rng.choice(MelodicSynth.CHORDS))},
-                             seconds)
-        acc *= (np.sqrt(np.mean(drums ** 2)) + 1e-9) / (np.sqrt(np.mean(acc ** 2)) + 1e-9)
+        drums, acc, labels = accompanied(notes, g.bpm, seconds, kit, melodic, rng)
         mix = drums + acc
         scale = 0.9 / max(np.abs(mix).max(), np.abs(drums).max())
         audio = {"drums_only": drums * scale, "with_accompaniment": mix * scale}

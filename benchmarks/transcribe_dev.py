@@ -13,6 +13,7 @@ same seed), so a threshold that suits the unseen kit must not cost the kits the 
 
     python benchmarks/transcribe_dev.py --model FILE [--model FILE2 ...]
     python benchmarks/transcribe_dev.py --model FILE --write OUT.safetensors   # FILE with the thresholds found
+    python benchmarks/transcribe_dev.py --model A --model B --ensemble [--write OUT.safetensors]  # A and B averaged
 """
 
 from __future__ import annotations
@@ -131,9 +132,12 @@ def main(argv=None):
     ap.add_argument("--files", type=int, default=48)
     ap.add_argument("--tune-clips", type=int, default=0, help="pool N training-kit clips into the choice")
     ap.add_argument("--write", default=None, help="save the (one) model with the thresholds found here")
+    ap.add_argument("--ensemble", action="store_true", help="evaluate (and --write) the --model files averaged")
     a = ap.parse_args(argv)
-    if a.write and len(a.model) != 1:
-        sys.exit("--write: give exactly one --model")
+    if a.ensemble and len(a.model) < 2:
+        sys.exit("--ensemble: give two or more --model files")
+    if a.write and len(a.model) != 1 and not a.ensemble:
+        sys.exit("--write: give exactly one --model (or --ensemble)")
     if not 1 <= a.files <= 200 or a.tune_clips < 0:
         sys.exit("--files: 1..200; --tune-clips: 0 or more")
     if not (Path(a.groove) / "info.csv").is_file():
@@ -153,22 +157,32 @@ def main(argv=None):
             sys.exit(str(e))
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as tmp:
+        if a.ensemble:  # evaluated like any one model file
+            from breakgan.transcribe.model import average, save_model
+
+            net, meta = average([load_model(m) for m in a.model])
+            a.model = [str(save_model(net, Path(tmp) / "ensemble.safetensors", meta))]
         rendered = dev_set(a.groove, a.files, Path(tmp))
         for m in a.model:
             res = evaluate(m, rendered, tuning_counts(m, a.groove, a.tune_clips) if a.tune_clips else None)
             total = {c: round(sum(v[c] for v in res["heads"].values()), 3) for c in CONDS}
             print(m, json.dumps(res), "sum of F:", json.dumps(total), flush=True)
-    if a.write:
-        from breakgan.transcribe.model import load_model, save_model
+        if a.write:
+            write(a, res)
 
-        model, meta = load_model(a.model[0])
-        meta = {**meta, "thresholds": res["thresholds_dev"], "thresholds_from": (
-            f"benchmarks/transcribe_dev.py: {a.files} train-split grooves, kit {Path(DEV_KIT).name}, "
-            f"accompaniment {Path(DEV_ACCOMP).name}, F pooled over drums only and with accompaniment"
-            + (f" and {a.tune_clips} training-kit clips" if a.tune_clips else "")),
-            "dev_f": res["heads"]}
-        save_model(model, a.write, meta)
-        print("wrote", a.write)
+
+def write(a, res) -> None:
+    """Save the one evaluated model with the thresholds chosen on the development set."""
+    from breakgan.transcribe.model import load_model, save_model
+
+    model, meta = load_model(a.model[0])
+    meta = {**meta, "thresholds": res["thresholds_dev"], "thresholds_from": (
+        f"benchmarks/transcribe_dev.py: {a.files} train-split grooves, kit {Path(DEV_KIT).name}, "
+        f"accompaniment {Path(DEV_ACCOMP).name}, F pooled over drums only and with accompaniment"
+        + (f" and {a.tune_clips} training-kit clips" if a.tune_clips else "")),
+        "dev_f": res["heads"]}
+    save_model(model, a.write, meta)
+    print("wrote", a.write)
 
 
 if __name__ == "__main__":

@@ -66,11 +66,46 @@ class TranscribeNet(nn.Module):
         return self.onset(h).transpose(1, 2), torch.sigmoid(self.velocity(h)).transpose(1, 2)
 
 
+class TranscribeEnsemble(nn.Module):
+    """Networks of one architecture whose onset probabilities and velocities are averaged: two networks
+    trained on different data err on different hits, so the average is right more often than either
+    (see the model card), at twice the (small) cost."""
+
+    def __init__(self, members: list[TranscribeNet]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    @staticmethod
+    def context_frames() -> int:
+        return TranscribeNet.context_frames()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """As TranscribeNet.forward; the logits are those of the mean probability."""
+        outs = [m(x) for m in self.members]
+        p = torch.stack([torch.sigmoid(o) for o, _ in outs]).mean(0).clamp(1e-7, 1 - 1e-7)
+        return torch.log(p) - torch.log1p(-p), torch.stack([v for _, v in outs]).mean(0)
+
+
+def average(models: list[tuple[TranscribeNet, dict]]) -> tuple[TranscribeEnsemble, dict]:
+    """One model from loaded (network, metadata) pairs of one architecture: the ensemble and its metadata
+    (each member's training record kept; the first member's thresholds until new ones are chosen)."""
+    nets = [n for m, _ in models for n in (m.members if isinstance(m, TranscribeEnsemble) else [m])]
+    metas = [meta for _, meta in models]
+    if len({json.dumps(m.get("arch"), sort_keys=True) for m in metas}) != 1:
+        raise BreakganError("the models to average differ in architecture")
+    records = [r for m in metas for r in (m["training"].get("members") or [m["training"]])]
+    meta = {k: v for k, v in metas[0].items() if k not in ("dev_f", "tuning_f", "thresholds_from")}
+    meta.update(members=len(nets), parameters=sum(parameter_count(n) for n in nets),
+                training={"groove_split": "train", "members": records, "seed": records[0].get("seed", 0),
+                          "train_seconds": round(sum(r.get("train_seconds", 0) for r in records), 1)})
+    return TranscribeEnsemble(nets).eval(), meta
+
+
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def save_model(model: TranscribeNet, path: str | Path, meta: dict) -> Path:
+def save_model(model: TranscribeNet | TranscribeEnsemble, path: str | Path, meta: dict) -> Path:
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -81,8 +116,9 @@ def save_model(model: TranscribeNet, path: str | Path, meta: dict) -> Path:
     return path
 
 
-def load_model(path: str | Path | None = None) -> tuple[TranscribeNet, dict]:
-    """The network (eval mode, CPU) and its metadata; a BreakganError naming the file if it is not one."""
+def load_model(path: str | Path | None = None) -> tuple[TranscribeNet | TranscribeEnsemble, dict]:
+    """The network (eval mode, CPU; an ensemble when the file holds several) and its metadata; a
+    BreakganError naming the file if it is not one."""
     from safetensors import safe_open
 
     path = Path(path) if path is not None else SHIPPED
@@ -99,8 +135,12 @@ def load_model(path: str | Path | None = None) -> tuple[TranscribeNet, dict]:
     if not isinstance(meta, dict) or meta.get("kind") != "breakgan-transcribe":
         raise BreakganError(f"{path}: not a breakgan transcription model (no 'breakgan-transcribe' metadata)")
     arch = meta.get("arch", {})
+    members = meta.get("members", 1)
+    if not isinstance(members, int) or not 1 <= members <= 8:
+        raise BreakganError(f"{path}: metadata 'members' must be a whole number 1..8")
     try:
-        model = TranscribeNet(**arch)
+        model = (TranscribeNet(**arch) if members == 1
+                 else TranscribeEnsemble([TranscribeNet(**arch) for _ in range(members)]))
         missing, unexpected = model.load_state_dict(tensors, strict=False)
     except (TypeError, RuntimeError) as e:
         raise BreakganError(f"{path}: weights do not fit the transcription network ({str(e).splitlines()[0][:120]})") from None

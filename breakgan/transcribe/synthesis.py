@@ -328,5 +328,16 @@ def make_clip(notes, bpm: float, length_s: float, kits, melodic: MelodicSynth | 
     return y.astype(np.float32), labels
 
 
+def accompanied(notes, bpm: float, length_s: float, kit: KitSynth, melodic: MelodicSynth, rng: np.random.Generator):
+    """Drums on one kit (its first preset, no audio augmentation) and a bass + chords accompaniment at the
+    drums' RMS, for measuring: -> (drums, accompaniment, labels)."""
+    drums, labels = make_clip(notes, bpm, length_s, [(kit, kit.presets[0])], None, rng, augment_audio=False)
+    kicks = np.array([t for t, h, _ in labels if h == 0])
+    acc = melodic.render(accompaniment_events(bpm, length_s, rng, kicks),
+                         {0: int(rng.choice(MelodicSynth.BASS)), 1: int(rng.choice(MelodicSynth.CHORDS))}, length_s)
+    acc *= (np.sqrt(np.mean(drums ** 2)) + 1e-9) / (np.sqrt(np.mean(acc ** 2)) + 1e-9)
+    return drums, acc, labels
+
+
 def notes_window(notes, start: float, length: float):
     return [(t - start, p, v) for t, p, v in notes if start <= t < start + length]

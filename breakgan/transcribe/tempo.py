@@ -1,24 +1,30 @@
 """Tempo, beats and bar lines of a transcription. librosa's tempo estimate on the network's onset envelope
 (not raw spectral flux: accompaniment no longer drives it) proposes a tempo; its metrical relatives (1/2,
 2/3, 3/4, 4/5, 5/4, 4/3, 3/2, 2x) compete on what a drum part says about the beat: the pattern repeats every bar,
-kicks and snares sit on beats, and tempi far from ~105 bpm are rarer. Then the beat tracker places beats
-at the chosen tempo."""
+kicks and snares sit on beats, each part's hits recur at typical distances in 16ths of the candidate's beat, and
+tempi far from ~105 bpm are rarer. A small network fitted on transcribed train-split grooves
+(`tempo_fit`, `assets/drums/tempo_chooser.safetensors`) scores the candidates. Then the beat tracker places
+beats at the chosen tempo."""
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
+from pathlib import Path
+
 import numpy as np
 
+from breakgan.errors import BreakganError
 from breakgan.transcribe import features as F
 
 START_BPM = 90.0  # librosa's prior centre; see infer.TEMPO_WEIGHTS
 # 4:5 and 5:4 too: librosa's guess lands there on some grooves (train-split check: 370 -> 388 of 463 right)
 RELATIVES = (0.5, 2 / 3, 0.75, 0.8, 1.0, 1.25, 4 / 3, 1.5, 2.0)
-# Score weights of FEATURES, fitted by `python -m breakgan.transcribe.tempo_fit` (a conditional logit on
-# 463 windows of 274 train-split grooves with simulated transcription errors: 395 right within 4%, 394
-# with files held out in 2 folds; the previous hand-set weights got 388). The validation split was not used.
-WEIGHTS = (4.35, 1.47, 1.93, -2.7, -0.31)
 PRIOR_BPM = 105.0
 WINDOW_S = 4.0   # phase is fitted per window: a 1% tempo error drifts 0.3 s over 30 s
+LAGS = 32        # autocorrelations up to two bars, in 16ths of the candidate's beat
+CROSS_LAGS = 16  # kick -> snare and snare -> kick, up to one bar
+CHOOSER = Path(__file__).resolve().parents[2] / "assets" / "drums" / "tempo_chooser.safetensors"
 
 
 def _trains(onsets: dict[str, np.ndarray], frames: int) -> list[np.ndarray]:
@@ -68,8 +74,29 @@ def _on_beats(kick: np.ndarray, snare: np.ndarray, period: float, tol: float = 0
     return hits[0] / max(2 * len(snare), 1), hits[1] / max(2 * len(kick), 1)
 
 
-FEATURES = ("bar repetition", "snares on beats", "kicks on beats", "log2(tempo / PRIOR_BPM) squared",
-            "log2(tempo / PRIOR_BPM)")
+TRAINS = ("kick", "snare", "timekeeper")
+FEATURES = (("bar repetition", "snares on beats", "kicks on beats", "log2(tempo / PRIOR_BPM) squared",
+             "log2(tempo / PRIOR_BPM)")
+            + tuple(f"{t} autocorrelation at {k} 16ths" for t in TRAINS for k in range(1, LAGS + 1))
+            + tuple(f"{a} -> {b} correlation at {k} 16ths" for a, b in (("kick", "snare"), ("snare", "kick"))
+                    for k in range(CROSS_LAGS)))
+
+
+def _correlation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """sum_t x[t] y[t + k] for every lag k >= 0, normalised by both energies (FFT, zero-padded)."""
+    n = len(x)
+    r = np.fft.irfft(np.conj(np.fft.rfft(x, 2 * n)) * np.fft.rfft(y, 2 * n), 2 * n)[:n]
+    return r / (np.sqrt(float(np.dot(x, x)) * float(np.dot(y, y))) + 1e-9)
+
+
+def _at(r: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """r at fractional lags (linear between neighbours; 0 beyond its end)."""
+    i = np.floor(lags).astype(int)
+    frac = lags - i
+    ok = (i >= 0) & (i + 1 < len(r))
+    out = np.zeros(len(lags))
+    out[ok] = r[i[ok]] * (1 - frac[ok]) + r[i[ok] + 1] * frac[ok]
+    return out
 
 
 def candidates(first_guess: float, onsets: dict[str, np.ndarray], frames: int
@@ -77,6 +104,8 @@ def candidates(first_guess: float, onsets: dict[str, np.ndarray], frames: int
     """The metrical relatives of a tempo estimate within 40-320 bpm and what the drums say about each:
     -> (tempi (n,), features (n, len(FEATURES)))."""
     trains = _trains(onsets, frames)
+    curves = [_correlation(x, x) for x in trains] + [_correlation(trains[0], trains[1]),
+                                                     _correlation(trains[1], trains[0])]
     kick = onsets.get("kick", np.zeros((0, 2)))[:, 0]
     snare = onsets.get("snare", np.zeros((0, 2)))[:, 0]
     tempi, rows = [], []
@@ -88,17 +117,78 @@ def candidates(first_guess: float, onsets: dict[str, np.ndarray], frames: int
         bar = float(np.mean([_autocorrelation(x, 4 * period * F.FPS) for x in trains]))
         snare_on, kick_on = _on_beats(kick, snare, period)
         far = float(np.log2(tempo / PRIOR_BPM))
+        sixteenth = period / 4 * F.FPS
         tempi.append(tempo)
-        rows.append((bar, snare_on, kick_on, far ** 2, far))
+        rows.append(np.concatenate([(bar, snare_on, kick_on, far ** 2, far)]
+                                   + [_at(c, sixteenth * np.arange(1, LAGS + 1)) for c in curves[:3]]
+                                   + [_at(c, sixteenth * np.arange(CROSS_LAGS)) for c in curves[3:]]))
     return np.asarray(tempi, np.float64), np.asarray(rows, np.float64).reshape(-1, len(FEATURES))
 
 
-def choose_tempo(first_guess: float, onsets: dict[str, np.ndarray], frames: int) -> float:
-    """The best-scoring metrical relative of a tempo estimate (bpm); see WEIGHTS."""
+class Chooser:
+    """Scores candidates: a one-hidden-layer tanh network over their standardised FEATURES (fitted by
+    `tempo_fit` as a softmax over each window's candidates)."""
+
+    def __init__(self, mean, std, w1, b1, w2, b2, meta: dict | None = None):
+        self.mean, self.std, self.w1, self.b1, self.w2 = (np.asarray(a, np.float64) for a in (mean, std, w1, b1, w2))
+        self.b2 = float(np.asarray(b2).reshape(-1)[0])
+        self.meta = meta or {}
+
+    def scores(self, feats: np.ndarray) -> np.ndarray:
+        return np.tanh(((feats - self.mean) / self.std) @ self.w1 + self.b1) @ self.w2 + self.b2
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {"mean": self.mean, "std": self.std, "w1": self.w1, "b1": self.b1, "w2": self.w2,
+                "b2": np.array([self.b2])}
+
+    def save(self, path: str | Path) -> Path:
+        from safetensors.numpy import save_file
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {**self.meta, "kind": "breakgan-tempo-chooser", "features": list(FEATURES)}
+        save_file({k: v.astype(np.float32) for k, v in self.tensors().items()}, str(path),
+                  metadata={"breakgan": json.dumps(meta, sort_keys=True)})
+        return path
+
+
+@lru_cache(maxsize=4)
+def load_chooser(path: str | Path = CHOOSER) -> Chooser:
+    """The fitted chooser; a BreakganError naming the file if it is missing or not one for these FEATURES."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="np") as f:
+            meta = json.loads((f.metadata() or {}).get("breakgan", "null"))
+            t = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # a missing file or a damaged header
+        raise BreakganError(f"{path}: not a tempo chooser ({str(e).splitlines()[0][:120]})") from None
+    n = len(FEATURES)
+    if (not isinstance(meta, dict) or meta.get("kind") != "breakgan-tempo-chooser"
+            or meta.get("features") != list(FEATURES)
+            or {k: v.shape[:1] for k, v in t.items() if k in ("mean", "std", "w1")} != {k: (n,) for k in ("mean", "std", "w1")}
+            or t["w1"].shape[1:] != t["b1"].shape or t["w2"].shape != t["b1"].shape):
+        raise BreakganError(f"{path}: not a tempo chooser for this version's features")
+    return Chooser(t["mean"], t["std"], t["w1"], t["b1"], t["w2"], t["b2"], meta)
+
+
+def tempo_estimate(env: np.ndarray) -> float | None:
+    """librosa's tempo estimate on a transcription's onset envelope (bpm), or None."""
+    import librosa
+
+    guess = float(np.atleast_1d(librosa.feature.tempo(onset_envelope=np.asarray(env, np.float32), sr=F.SR,
+                                                      hop_length=F.HOP, start_bpm=START_BPM))[0])
+    return guess if np.isfinite(guess) and guess > 0 else None
+
+
+def choose_tempo(first_guess: float, onsets: dict[str, np.ndarray], frames: int,
+                 chooser: Chooser | None = None) -> float:
+    """The best-scoring metrical relative of a tempo estimate (bpm); see Chooser."""
     tempi, feats = candidates(first_guess, onsets, frames)
     if len(tempi) == 0:
         return first_guess
-    return float(tempi[int(np.argmax(feats @ np.asarray(WEIGHTS)))])
+    return float(tempi[int(np.argmax((chooser or load_chooser()).scores(feats)))])
 
 
 def beat_grid(env: np.ndarray, onsets: dict[str, np.ndarray], beats_per_bar: int = 4
@@ -111,9 +201,8 @@ def beat_grid(env: np.ndarray, onsets: dict[str, np.ndarray], beats_per_bar: int
     env = np.asarray(env, np.float32)
     if len(env) < 4 * F.FPS or float(env.max(initial=0.0)) < 0.5:
         return None, np.zeros(0), np.zeros(0)
-    guess = float(np.atleast_1d(librosa.feature.tempo(onset_envelope=env, sr=F.SR, hop_length=F.HOP,
-                                                      start_bpm=START_BPM))[0])
-    if not np.isfinite(guess) or guess <= 0:
+    guess = tempo_estimate(env)
+    if guess is None:
         return None, np.zeros(0), np.zeros(0)
     tempo = choose_tempo(guess, onsets, len(env))
     _, beats = librosa.beat.beat_track(onset_envelope=env, sr=F.SR, hop_length=F.HOP, bpm=tempo, units="time",

@@ -180,6 +180,15 @@ def main(argv=None):
         ap.error(f"--accompaniment-db {lo:g} {hi:g}: LO <= HI, both within -60..30 dB")
     if not (Path(a.groove) / "info.csv").is_file():
         ap.error(f"--groove {a.groove}: no info.csv there (the Groove MIDI Dataset folder)")
+    if a.init:  # checked before the minutes of synthesis, not after
+        from breakgan.errors import BreakganError
+        from breakgan.transcribe.model import load_model
+        try:
+            members = load_model(a.init)[1].get("members", 1)
+        except BreakganError as e:
+            ap.error(f"--init: {e}")
+        if members > 1:
+            ap.error(f"--init {a.init}: an average of {members} networks; continue from one network's file")
     import torch
 
     torch.set_num_threads(a.threads)
