@@ -41,16 +41,6 @@ def _trains(onsets: dict[str, np.ndarray], frames: int) -> list[np.ndarray]:
     return out
 
 
-def _autocorrelation(x: np.ndarray, lag: float) -> float:
-    """Normalised autocorrelation at a fractional lag in frames (linear between neighbours)."""
-    energy = float(np.dot(x, x)) + 1e-9
-    i, frac = int(lag), lag - int(lag)
-    if i < 1 or i + 1 >= len(x):
-        return 0.0
-    at = [float(np.dot(x[:-k], x[k:])) / energy for k in (i, i + 1)]
-    return at[0] * (1 - frac) + at[1] * frac
-
-
 def _on_beats(kick: np.ndarray, snare: np.ndarray, period: float, tol: float = 0.05) -> tuple[float, float]:
     """Per window, the beat phase that puts the most kicks and snares on beats; -> the fractions of
     snares and of kicks within tol of a beat (over all windows)."""
@@ -114,7 +104,7 @@ def candidates(first_guess: float, onsets: dict[str, np.ndarray], frames: int
         if not 40.0 <= tempo <= 320.0:
             continue
         period = 60.0 / tempo
-        bar = float(np.mean([_autocorrelation(x, 4 * period * F.FPS) for x in trains]))
+        bar = float(np.mean([_at(c, np.array([4 * period * F.FPS]))[0] for c in curves[:3]]))
         snare_on, kick_on = _on_beats(kick, snare, period)
         far = float(np.log2(tempo / PRIOR_BPM))
         sixteenth = period / 4 * F.FPS
@@ -129,17 +119,16 @@ class Chooser:
     """Scores candidates: a one-hidden-layer tanh network over their standardised FEATURES (fitted by
     `tempo_fit` as a softmax over each window's candidates)."""
 
-    def __init__(self, mean, std, w1, b1, w2, b2, meta: dict | None = None):
+    def __init__(self, mean, std, w1, b1, w2, meta: dict | None = None):
         self.mean, self.std, self.w1, self.b1, self.w2 = (np.asarray(a, np.float64) for a in (mean, std, w1, b1, w2))
-        self.b2 = float(np.asarray(b2).reshape(-1)[0])
         self.meta = meta or {}
 
     def scores(self, feats: np.ndarray) -> np.ndarray:
-        return np.tanh(((feats - self.mean) / self.std) @ self.w1 + self.b1) @ self.w2 + self.b2
+        """Per candidate; only their order matters (no output bias: a softmax over candidates ignores it)."""
+        return np.tanh(((feats - self.mean) / self.std) @ self.w1 + self.b1) @ self.w2
 
     def tensors(self) -> dict[str, np.ndarray]:
-        return {"mean": self.mean, "std": self.std, "w1": self.w1, "b1": self.b1, "w2": self.w2,
-                "b2": np.array([self.b2])}
+        return {"mean": self.mean, "std": self.std, "w1": self.w1, "b1": self.b1, "w2": self.w2}
 
     def save(self, path: str | Path) -> Path:
         from safetensors.numpy import save_file
@@ -168,9 +157,10 @@ def load_chooser(path: str | Path = CHOOSER) -> Chooser:
     if (not isinstance(meta, dict) or meta.get("kind") != "breakgan-tempo-chooser"
             or meta.get("features") != list(FEATURES)
             or {k: v.shape[:1] for k, v in t.items() if k in ("mean", "std", "w1")} != {k: (n,) for k in ("mean", "std", "w1")}
+            or set(t) != {"mean", "std", "w1", "b1", "w2"}
             or t["w1"].shape[1:] != t["b1"].shape or t["w2"].shape != t["b1"].shape):
         raise BreakganError(f"{path}: not a tempo chooser for this version's features")
-    return Chooser(t["mean"], t["std"], t["w1"], t["b1"], t["w2"], t["b2"], meta)
+    return Chooser(t["mean"], t["std"], t["w1"], t["b1"], t["w2"], meta)
 
 
 def tempo_estimate(env: np.ndarray) -> float | None:

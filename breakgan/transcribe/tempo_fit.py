@@ -64,7 +64,6 @@ def fit(examples: list[tuple[np.ndarray, np.ndarray]], *, hidden: int = HIDDEN, 
     w1 = (torch.randn(d, hidden, generator=g) * 0.1).requires_grad_()
     b1 = (torch.randn(hidden, generator=g) * 0.1).requires_grad_()
     w2 = (torch.randn(hidden, generator=g) * 0.1).requires_grad_()
-    b2 = torch.zeros(1, requires_grad=True)  # a shift of all scores: no gradient, kept for the file format
     opt = torch.optim.Adam([w1, b1, w2], lr=LR, weight_decay=weight_decay)
     for _ in range(epochs):
         s = (torch.tanh(X @ w1 + b1) @ w2).masked_fill(~valid, -1e9)
@@ -72,7 +71,7 @@ def fit(examples: list[tuple[np.ndarray, np.ndarray]], *, hidden: int = HIDDEN, 
         opt.zero_grad()
         loss.backward()
         opt.step()
-    t = [a.detach().double().numpy() for a in (w1, b1, w2, b2)]
+    t = [a.detach().double().numpy() for a in (w1, b1, w2)]
     return T.Chooser(mean, std, *t)
 
 
