@@ -223,10 +223,11 @@ def test_groove_with_accompaniment_is_transcribed(tmp_path):
         scores[part] = prf(tp, fp, fn)[2]
         if part == "kick":
             assert np.median(np.abs(err)) <= 0.010
-    # Issue 15 asks F >= 0.8 for every part. Measured with the shipped model: kick 0.81 (32 of 32 found, 15
-    # bass notes taken for kicks), snare 0.97, closed hat 0.99, open hat 0.89, crash 1.0. The kick's floor
-    # is 0.78: two false-kick peaks sit at 0.847-0.848 against its 0.85 threshold, and another CPU's
-    # rounding may tip them over.
+    # Issue 15 asks F >= 0.8 for every part. Measured with the shipped (averaged) model: kick 0.81, snare 1.0,
+    # closed hat 0.99, open hat 0.84, crash 1.0 (session 3's network alone: kick 0.81 with 32 of 32 found and
+    # 15 bass notes taken for kicks, snare 0.97, open hat 0.89). The kick's floor
+    # is 0.78: 15 bass notes are taken for kicks (all 32 kicks found), and a 16th false-kick peak sits at
+    # 0.797 against the 0.8 threshold, which another CPU's rounding may tip over (F 0.80).
     floors = {"kick": 0.78, "snare": 0.8, "hihat_closed": 0.8, "hihat_open": 0.8, "crash": 0.8}
     assert all(scores[p] >= f for p, f in floors.items()), scores
     assert tl.tempo is not None and abs(tl.tempo - BPM) <= 0.04 * BPM, tl.tempo
@@ -235,6 +236,20 @@ def test_groove_with_accompaniment_is_transcribed(tmp_path):
     lines = np.array(data["bar_lines"])
     assert len(lines) >= 6 and np.all(np.abs(lines - np.round(lines / bar) * bar) < 0.05), lines
     assert (out / "cand-01" / "pattern.mid").is_file() and (out / "cand-01" / "parts" / "kick.mid").is_file()
+
+
+def test_a_given_tempo_sets_the_beat_grid(tmp_path):
+    """--tempo overrides the estimate (a song felt in double time): beats and bar lines follow it."""
+    song = tmp_path / "groove.wav"
+    groove_song(song, bars=4)
+    out = tmp_path / "drums"
+    res = run_cli(["drums", "transcribe", str(song), "--out", str(out), "--tempo", str(2 * BPM)])
+    assert res.code == 0, res.err
+    data = json.loads((out / "cand-01" / "onsets.json").read_text())
+    assert data["tempo"] == pytest.approx(2 * BPM)
+    beats = np.diff(np.array(data["beats"]))
+    assert np.median(beats) == pytest.approx(30.0 / BPM, rel=0.02)
+    assert json.loads((out / "breakgan.json").read_text())["options"]["tempo"] == pytest.approx(2 * BPM)
 
 
 def test_silence_gives_an_empty_drums_folder(tmp_path):
@@ -263,6 +278,9 @@ def test_bad_files_give_one_clean_line(tmp_path):
     model.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
     expect_clean_error(["drums", "transcribe", str(song), "--out", str(tmp_path / "o3"), "--model", str(model)],
                        names=str(model), watch=[tmp_path])
+    for bad_tempo in ("nan", "0", "1e9"):
+        expect_clean_error(["drums", "transcribe", str(song), "--out", str(tmp_path / "o4"), "--tempo", bad_tempo],
+                           names="--tempo", watch=[tmp_path])
 
 
 def test_streaming_equals_one_pass():

@@ -149,12 +149,15 @@ def transcribe(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (cand-01/ inside, like `breakgan drums`)."),
     model: Optional[Path] = typer.Option(None, "--model", help="Transcription model .safetensors (default: the "
                                          "shipped assets/drums/transcribe.safetensors)."),
+    tempo: Optional[float] = typer.Option(None, "--tempo", help="The song's tempo in BPM, when you know it "
+                                          "(default: estimated; very slow or fast songs can come out at double "
+                                          "or half). Beats and bar lines follow it."),
 ):
     """Any song -> a drums folder: per-part onsets and velocities from the transcription model, tempo and
     bar lines, MIDI, and the song as the audio (`render --drums DIR`, `live --drums DIR`)."""
     from breakgan.transcribe.run import run_transcribe
 
-    run_transcribe(song, out, model=model)
+    run_transcribe(song, out, model=model, tempo=tempo)
 
 
 @app.command("train", no_args_is_help=True)

@@ -18,9 +18,11 @@ def _song_name(song: Path) -> str:
     return "song" + (suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else "")
 
 
-def transcribe_song(song: Path, model_path: Path, audio: str | None) -> tuple[dict, dict, float]:
+def transcribe_song(song: Path, model_path: Path, audio: str | None, tempo: float | None = None
+                    ) -> tuple[dict, dict, float]:
     """`song` -> (part -> (n, 2) [time s, velocity 1..127], the onsets.json structure naming `audio`,
-    seconds spent): what `drums transcribe` writes and `render --audio` renders, built in one place."""
+    seconds spent): what `drums transcribe` writes and `render --audio` renders, built in one place.
+    `tempo` (bpm, checked by the caller): the song's, when known; otherwise it is estimated."""
     from breakgan.transcribe.infer import transcribe_file
     from breakgan.transcribe.output import onsets_json, part_onsets
     from breakgan.transcribe.tempo import beat_grid
@@ -31,27 +33,30 @@ def transcribe_song(song: Path, model_path: Path, audio: str | None) -> tuple[di
     if result.duration <= 0:
         raise BreakganError(f"{song}: audio is empty")
     parts = part_onsets(result.onsets, result.tom_pitch)
-    tempo, beats, bar_lines = beat_grid(result.envelope, result.onsets)
+    tempo, beats, bar_lines = beat_grid(result.envelope, result.onsets, tempo=tempo)
     data = onsets_json(parts, duration=result.duration, tempo=tempo, beats=beats, bar_lines=bar_lines, audio=audio)
     return parts, data, seconds
 
 
-def run_transcribe(song, out, *, model=None) -> Path:
+def run_transcribe(song, out, *, model=None, tempo=None) -> Path:
     """Transcribe `song` and write OUT/cand-01/{onsets.json, pattern.mid, parts/*.mid, song.EXT,
-    breakgan.json} and OUT/breakgan.json through the output-folder rule."""
+    breakgan.json} and OUT/breakgan.json through the output-folder rule. `tempo`: the song's BPM when the
+    user knows it (the estimate can land at double or half on very slow or fast songs)."""
+    from breakgan.drums.options import check_tempo
     from breakgan.parts import PARTS
     from breakgan.stage import make_record, output_dir, write_json_atomic, write_record
     from breakgan.transcribe.model import SHIPPED
     from breakgan.transcribe.output import midi_bytes
 
     song, out = Path(song), Path(out)
+    given_tempo = None if tempo is None else check_tempo(tempo)
     if not song.is_file():
         raise BreakganError(f"{song}: no such file")
     model_path = Path(model) if model is not None else SHIPPED
     inputs = {"song": song, "transcribe_model": model_path}
     with output_dir(out, "drums", inputs=inputs.values()) as tmp:
         audio_name = _song_name(song)
-        parts, data, seconds = transcribe_song(song, model_path, audio_name)
+        parts, data, seconds = transcribe_song(song, model_path, audio_name, given_tempo)
         duration, tempo = data["duration"], data["tempo"]
         cand = tmp / "cand-01"
         (cand / "parts").mkdir(parents=True)
@@ -64,7 +69,8 @@ def run_transcribe(song, out, *, model=None) -> Path:
         stats = {"duration_s": round(duration, 3), "seconds": round(seconds, 2),
                  "realtime_factor": round(duration / max(seconds, 1e-9), 1)}
         write_record(cand, make_record("drums", {"candidate": 1}, {}, candidate=1, hits=counts, **stats))
-        write_record(tmp, make_record("drums", {"model": os.fspath(model_path)}, inputs, candidates=["cand-01"],
+        write_record(tmp, make_record("drums", {"model": os.fspath(model_path), "tempo": given_tempo}, inputs,
+                                      candidates=["cand-01"],
                                       transcribed=True, tempo=tempo, beats_per_bar=4,
                                       bars=data.get("bars"), hits=counts, **stats))
     total = sum(counts.values())

@@ -181,20 +181,21 @@ def choose_tempo(first_guess: float, onsets: dict[str, np.ndarray], frames: int,
     return float(tempi[int(np.argmax((chooser or load_chooser()).scores(feats)))])
 
 
-def beat_grid(env: np.ndarray, onsets: dict[str, np.ndarray], beats_per_bar: int = 4
+def beat_grid(env: np.ndarray, onsets: dict[str, np.ndarray], beats_per_bar: int = 4, tempo: float | None = None
               ) -> tuple[float | None, np.ndarray, np.ndarray]:
-    """-> (tempo bpm or None, beat times, bar-line times). The first beat of a bar is the phase whose
-    beats hold the most kick and the least snare (rock/funk/pop convention: kick on 1, snare on 2 and 4);
-    a tie goes to the beat of the first kick."""
+    """-> (tempo bpm or None, beat times, bar-line times). `tempo`: the song's, when the user knows it (no
+    estimate then). The first beat of a bar is the phase whose beats hold the most kick and the least snare
+    (rock/funk/pop convention: kick on 1, snare on 2 and 4); a tie goes to the beat of the first kick."""
     import librosa
 
     env = np.asarray(env, np.float32)
     if len(env) < 4 * F.FPS or float(env.max(initial=0.0)) < 0.5:
         return None, np.zeros(0), np.zeros(0)
-    guess = tempo_estimate(env)
-    if guess is None:
-        return None, np.zeros(0), np.zeros(0)
-    tempo = choose_tempo(guess, onsets, len(env))
+    if tempo is None:
+        guess = tempo_estimate(env)
+        if guess is None:
+            return None, np.zeros(0), np.zeros(0)
+        tempo = choose_tempo(guess, onsets, len(env))
     _, beats = librosa.beat.beat_track(onset_envelope=env, sr=F.SR, hop_length=F.HOP, bpm=tempo, units="time",
                                        trim=False)
     if len(beats) < 2:
