@@ -146,6 +146,50 @@ def test_fused_upsample_conv_equals_upsample_then_conv(batch, cin, cout, size, c
         assert torch.allclose(a, b, rtol=1e-3, atol=1e-3 * float(b.abs().max()))
 
 
+@pytest.mark.parametrize("loss", ["wgan-gp", "logistic"])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_penalty_gradients_with_the_fast_conv_double_backward_equal_pytorchs(monkeypatch, loss, channels_last):
+    # D's convolutions take their own second derivative (gan/conv.py); a whole D step of each loss (scores,
+    # penalty through the input gradient, minibatch stddev included) must give every parameter the gradient
+    # plain F.conv2d gives, in float64 where rounding cannot hide a wrong term.
+    from breakgan.gan import conv
+    from breakgan.gan.losses import LOSSES
+
+    torch.manual_seed(3)
+    D = Discriminator(NetConfig(resolution=16, fmap_base=256, fmap_max=32)).double()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    D.to(memory_format=fmt)
+    reals, fakes = (torch.randn(8, 3, 16, 16, dtype=torch.double).contiguous(memory_format=fmt) for _ in range(2))
+
+    def d_step(fast: bool):
+        if not fast:
+            monkeypatch.setattr(networks, "conv2d", lambda x, w, b, p: torch.nn.functional.conv2d(x, w, b, 1, p))
+        D.zero_grad(set_to_none=True)
+        scores = D(torch.cat([reals, fakes]), chunks=2)
+
+        def critic(x):
+            with conv.penalty_pass():
+                return D(x, level=2)
+
+        def input_grad(out, x):
+            return torch.autograd.grad(out.sum(), x, create_graph=True)[0]
+
+        total, penalty = LOSSES[loss]().discriminator(scores[:8], scores[8:], reals, fakes, critic, input_grad,
+                                                      torch.Generator().manual_seed(0))
+        total.backward()
+        monkeypatch.undo()
+        return penalty.item(), [p.grad for p in D.parameters()]
+
+    p_fast, g_fast = d_step(True)
+    p_plain, g_plain = d_step(False)
+    assert p_fast == pytest.approx(p_plain, rel=1e-12) and p_plain > 0
+    assert sum(g is not None for g in g_plain) >= 8
+    for a, b in zip(g_fast, g_plain):
+        assert (a is None) == (b is None)
+        if b is not None:
+            assert torch.allclose(a, b, rtol=1e-9, atol=1e-12 * float(b.abs().max()))
+
+
 def test_fused_upsample_conv_is_used_where_it_is_faster():
     big, small = networks.EqualizedConv2d(256, 256, 3), networks.EqualizedConv2d(128, 128, 3)
     pays = networks.fused_upsample_pays

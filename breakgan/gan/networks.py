@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from breakgan.gan.conv import conv2d
+
 
 @dataclass(frozen=True)
 class NetConfig:
@@ -90,7 +92,7 @@ class EqualizedConv2d(nn.Module):
 
     def forward(self, x):
         x, w = self.scaled(x)
-        return F.conv2d(x, w, self.bias, padding=self.padding)
+        return conv2d(x, w, self.bias, self.padding)
 
 
 def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

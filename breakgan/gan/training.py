@@ -27,6 +27,7 @@ from breakgan.errors import BreakganError
 from breakgan.gan import checkpoint as ckpt
 from breakgan.gan import distributed as ddp
 from breakgan.gan.augment import augment
+from breakgan.gan.conv import penalty_pass
 from breakgan.gan.data import BatchLoader, PackedDataset, open_dataset
 from breakgan.gan.evaluate import swd_against_dataset
 from breakgan.gan.losses import make_loss
@@ -279,9 +280,12 @@ class Trainer:
             # One D pass over reals and fakes; minibatch-stddev statistics stay per half (chunks=2).
             scores = D(torch.cat([ra, fa]), both_labels, level, alpha, chunks=2).float()
             s_real, s_fake = scores[:b], scores[b:]
-            loss, penalty = self.loss.discriminator(s_real, s_fake, ra, fa,
-                                                    lambda x: D(x, labels, level, alpha).float(),
-                                                    self._penalty_grad, gen)
+
+            def critic(x):  # scores used only through their input gradient (the penalty)
+                with penalty_pass():
+                    return D(x, labels, level, alpha).float()
+
+            loss, penalty = self.loss.discriminator(s_real, s_fake, ra, fa, critic, self._penalty_grad, gen)
         return loss, s_real.detach(), penalty.detach()
 
     def _g_loss(self, fakes, labels, phase: Phase, gen, p: float):
