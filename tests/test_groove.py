@@ -340,3 +340,31 @@ def test_groove_training_holds_out_a_stable_eighth_and_ships_an_ensemble(tmp_pat
         T.train(str(tmp_path), 0.01, seed=6, add_to=(loaded, stored), hidden=8, window_bars=2, log=lambda msg: None)
     with pytest.raises(ValueError, match="architecture"):
         T.train(str(tmp_path), 0.01, seed=9, add_to=(loaded, stored), hidden=4, window_bars=2, log=lambda msg: None)
+
+
+def test_training_profiles_come_from_random_parts_of_each_take(tmp_path):
+    """--profile-bars: each window's profile is the hit rate over a random subset of at least that share of
+    its own take's bars (so a network cannot name the take by its exact profile); 1.0 gives the whole take."""
+    from breakgan.drums.groove import train as T
+    from breakgan.drums.groove.model import bar_hits, pattern_profile
+
+    rng = np.random.default_rng(0)
+    take = np.zeros((16 * 10, 9), bool)
+    take[np.arange(10) * 16 + np.arange(10), 0] = True  # bar i: one kick, at position i, so a profile names its bars
+    other = rng.random((16 * 3, 9)) < 0.3
+    bars = [bar_hits(take), bar_hits(other)]
+    assert np.array_equal(bars[0].mean(0), pattern_profile(take))
+    whole = T.subsampled_profiles(bars, np.array([0, 1]), 1.0, rng).numpy()
+    assert np.array_equal(whole[0], pattern_profile(take)) and np.array_equal(whole[1], pattern_profile(other))
+    sizes = set()
+    for prof in T.subsampled_profiles(bars, np.zeros(200, np.int64), 0.3, rng).numpy():
+        kicks = prof.reshape(16, 9)[:, 0]
+        chosen = np.flatnonzero(kicks)
+        assert prof.reshape(16, 9)[:, 1:].sum() == 0 and chosen.max() < 10
+        assert np.allclose(kicks[chosen], 1 / len(chosen))  # the mean of len(chosen) distinct bars
+        sizes.add(len(chosen))
+    assert min(sizes) >= 3 and max(sizes) == 10 and len(sizes) >= 5
+
+    fake_groove_dataset(tmp_path, files=8)
+    net, meta = T.train(str(tmp_path), 0.02, seed=1, hidden=8, window_bars=2, profile_bars=0.5, log=lambda msg: None)
+    assert meta["profile_bars"] == 0.5 and meta["train_steps"][0] > 0

@@ -35,16 +35,21 @@ def tempo_feature(bpm) -> torch.Tensor:
     return (torch.as_tensor(bpm, dtype=torch.float32) - 100.0) / 40.0
 
 
+def bar_hits(hits: np.ndarray) -> np.ndarray:
+    """(steps, 9) hits -> (bars, 16 * 9) float32 0/1, position-major; the end padded with rests."""
+    hits = np.asarray(hits) > 0
+    bars = max(1, -(-len(hits) // STEPS_PER_BAR))
+    padded = np.zeros((bars * STEPS_PER_BAR, NUM_PARTS), np.float32)
+    padded[:len(hits)] = hits
+    return padded.reshape(bars, STEPS_PER_BAR * NUM_PARTS)
+
+
 def pattern_profile(hits: np.ndarray) -> np.ndarray:
     """(steps, 9) hits -> (144,) float32: the fraction of bars in which each part hits at each position.
 
     A window sees a few bars; the profile tells it what the whole pattern is (a swung ride pattern, a
     busy ghost-note funk groove, a straight rock beat), which is most of what predicts its feel."""
-    hits = np.asarray(hits) > 0
-    bars = max(1, -(-len(hits) // STEPS_PER_BAR))
-    padded = np.zeros((bars * STEPS_PER_BAR, NUM_PARTS), np.float32)
-    padded[:len(hits)] = hits
-    return padded.reshape(bars, STEPS_PER_BAR, NUM_PARTS).mean(0).reshape(-1)
+    return bar_hits(hits).mean(0)
 
 
 class GrooveNet(nn.Module):

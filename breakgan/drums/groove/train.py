@@ -26,25 +26,41 @@ import numpy as np
 import torch
 
 from breakgan.drums.groove.data import load_split
-from breakgan.drums.groove.model import (SHIPPED, STEPS_PER_BAR, GrooveEnsemble, GrooveNet, load, pattern_profile,
-                                         save, windows)
+from breakgan.drums.groove.model import (SHIPPED, STEPS_PER_BAR, GrooveEnsemble, GrooveNet, bar_hits, load,
+                                         pattern_profile, save, windows)
 from breakgan.errors import BreakganError
 from breakgan.stage import atomic_file
 
 
 def training_windows(perfs, window_bars: int) -> tuple[np.ndarray, ...]:
-    """-> hits, velocity (0..1), offset (steps), tempo, profile and 16th-step length (ms) per window."""
-    cols: list[list[np.ndarray]] = [[] for _ in range(6)]
-    for p in perfs:
+    """-> hits, velocity (0..1), offset (steps), tempo, profile, 16th-step length (ms) and performance index
+    per window."""
+    cols: list[list[np.ndarray]] = [[] for _ in range(7)]
+    for i, p in enumerate(perfs):
         h, _ = windows(p.velocity > 0, window_bars)
         v, _ = windows(p.velocity.astype(np.float32) / 127.0, window_bars)
         o, _ = windows(p.offset, window_bars)
         n = len(h)
         for col, a in zip(cols, (h, v, o, np.full(n, p.tempo, np.float32),
                                  np.repeat(pattern_profile(p.velocity > 0)[None], n, 0),
-                                 np.full(n, p.step_ms, np.float32))):
+                                 np.full(n, p.step_ms, np.float32), np.full(n, i, np.int64))):
             col.append(a)
     return tuple(np.concatenate(c) for c in cols)
+
+
+def subsampled_profiles(takes_bars: list[np.ndarray], perf: np.ndarray, least: float,
+                        rng: np.random.Generator) -> torch.Tensor:
+    """Each window's profile from a random share (least..1) of its performance's bars.
+
+    The exact profile names the training take, so a network can learn each take's timing by heart; the
+    profile of a random part of the take still says what the groove is (and patterns to humanize are
+    often shorter than a take)."""
+    out = np.empty((len(perf), takes_bars[0].shape[1]), np.float32)
+    for j, i in enumerate(perf):
+        b = takes_bars[i]
+        k = max(1, int(round(len(b) * rng.uniform(least, 1.0))))
+        out[j] = b[rng.choice(len(b), k, replace=False)].mean(0)
+    return torch.from_numpy(out)
 
 
 def holdout_split(perfs) -> tuple[list, list]:
@@ -60,13 +76,15 @@ def train_perfs(data: str, holdout: bool) -> tuple[list, list]:
 
 def train_member(data: str, minutes: float, seed: int = 0, hidden: int = 64, layers: int = 2,
                  window_bars: int = 4, batch: int = 64, offset_weight: float = 2.0, profile: bool = True,
-                 ms_loss: bool = True, holdout: bool = False, log=print) -> tuple[GrooveNet, dict]:
+                 ms_loss: bool = True, profile_bars: float = 0.0, holdout: bool = False,
+                 log=print) -> tuple[GrooveNet, dict]:
     """One model, trained for `minutes` of wall clock on one thread."""
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     perfs, held = train_perfs(data, holdout)
-    hits, vel, off, tempo, prof, step_ms = (torch.from_numpy(a) for a in training_windows(perfs, window_bars))
+    hits, vel, off, tempo, prof, step_ms, perf_of = (torch.from_numpy(a) for a in training_windows(perfs, window_bars))
+    takes_bars = [bar_hits(p.velocity > 0) for p in perfs]
     ms_scale = step_ms / step_ms.mean() if ms_loss else torch.ones_like(step_ms)
     log(f"{len(perfs)} train performances, {len(hits)} windows" + (f", {len(held)} held out" if held else ""))
     net = GrooveNet(hidden, layers, window_bars, profile=profile)
@@ -76,7 +94,8 @@ def train_member(data: str, minutes: float, seed: int = 0, hidden: int = 64, lay
     while time.perf_counter() - t0 < budget:
         idx = torch.from_numpy(rng.integers(0, len(hits), batch))
         h, v, o = hits[idx], vel[idx], off[idx]
-        pv, po = net(h, tempo[idx], prof[idx])
+        pr = prof[idx] if not profile_bars else subsampled_profiles(takes_bars, perf_of[idx].numpy(), profile_bars, rng)
+        pv, po = net(h, tempo[idx], pr)
         mask = h > 0
         off_err = (po - o).abs() * ms_scale[idx][:, None, None]
         loss = (pv - v).abs()[mask].mean() + offset_weight * off_err[mask].mean()
@@ -94,7 +113,7 @@ def train_member(data: str, minutes: float, seed: int = 0, hidden: int = 64, lay
     net.eval()
     meta = {"train_steps": step, "train_seconds": round(time.perf_counter() - t0, 1), "batch": batch,
             "train_windows": int(len(hits)), "train_files": len(perfs), "threads": 1, "seed": seed,
-            "offset_weight": offset_weight, "ms_loss": ms_loss,
+            "offset_weight": offset_weight, "ms_loss": ms_loss, "profile_bars": profile_bars,
             "data": "Groove MIDI Dataset v1.0.0, train split (CC BY 4.0)", "steps_per_bar": STEPS_PER_BAR}
     return net, meta
 
@@ -158,6 +177,8 @@ def main() -> None:
     ap.add_argument("--window-bars", type=int, default=4)
     ap.add_argument("--offset-weight", type=float, default=2.0)
     ap.add_argument("--no-profile", action="store_true", help="no whole-pattern profile input (the v1 model)")
+    ap.add_argument("--profile-bars", type=float, default=0.0,
+                    help="train on profiles of a random share (this..1) of each take's bars; 0: whole takes")
     ap.add_argument("--step-loss", action="store_true", help="offset loss in steps rather than milliseconds")
     ap.add_argument("--holdout", action="store_true", help="train on 7/8 of train, report on the other 1/8")
     ap.add_argument("--members", type=int, default=1, help="models in the ensemble (each trained --minutes)")
@@ -183,7 +204,7 @@ def main() -> None:
         net, meta = train(args.data, args.minutes, args.seed, members=args.members, jobs=args.jobs,
                           holdout=args.holdout, add_to=load(args.add_to) if args.add_to else None,
                           hidden=args.hidden, window_bars=args.window_bars, offset_weight=args.offset_weight,
-                          profile=not args.no_profile, ms_loss=not args.step_loss)
+                          profile=not args.no_profile, ms_loss=not args.step_loss, profile_bars=args.profile_bars)
     except (BreakganError, ValueError) as e:
         raise SystemExit(f"--add-to {args.add_to}: {e}" if args.add_to and isinstance(e, ValueError) else str(e))
     except OSError as e:
