@@ -2,6 +2,7 @@
 
     python -m breakgan.drums.groove.train [--data /work/shared/data/groove] [--minutes 4] [--out FILE]
     python -m breakgan.drums.groove.train --holdout ...   # compare settings on 1/8 of train
+    python -m breakgan.drums.groove.train --members 16 --jobs 2 --profile-bars 0.1   # the shipped settings
 
 Every window of bars (hop 1 bar) of every 4/4 train performance; L1 loss on velocity (/127) and timing
 offset at the hits only, since both are reported as mean absolute errors. The offset error is weighted by
@@ -188,11 +189,13 @@ def main() -> None:
     args = ap.parse_args()
     for option, value, ok in (("--minutes", args.minutes, np.isfinite(args.minutes) and args.minutes > 0),
                               ("--members", args.members, 1 <= args.members <= 16),
-                              ("--jobs", args.jobs, args.jobs >= 1)):
+                              ("--jobs", args.jobs, args.jobs >= 1),
+                              ("--profile-bars", args.profile_bars, 0.0 <= args.profile_bars <= 1.0)):
         if not ok:
             ap.error(f"{option} {value}: must be " + {"--minutes": "a positive number of minutes",
                                                       "--members": "1..16 (what a model file holds)",
-                                                      "--jobs": "at least 1"}[option])
+                                                      "--jobs": "at least 1",
+                                                      "--profile-bars": "a share of bars in 0..1 (0: whole takes)"}[option])
     if args.out.is_symlink() or (args.out.exists() and not args.out.is_file()):
         ap.error(f"--out {args.out}: is not a plain file; give a new file name")
     if args.out.exists():
