@@ -2,7 +2,7 @@
 
     python -m breakgan.drums.groove.train [--data /work/shared/data/groove] [--minutes 4] [--out FILE]
     python -m breakgan.drums.groove.train --holdout ...   # compare settings on 1/8 of train
-    python -m breakgan.drums.groove.train --members 16 --jobs 2 --profile-bars 0.1   # the shipped settings
+    python -m breakgan.drums.groove.train --minutes 6 --members 16 --jobs 2 --profile-bars 0.1   # as shipped
 
 Every window of bars (hop 1 bar) of every 4/4 train performance; L1 loss on velocity (/127) and timing
 offset at the hits only, since both are reported as mean absolute errors. The offset error is weighted by
