@@ -333,8 +333,10 @@ def test_groove_training_holds_out_a_stable_eighth_and_ships_an_ensemble(tmp_pat
     assert len(loaded.members) == 2 and loaded.profile and stored["seeds"] == [5, 6]
 
     more, more_meta = T.train(str(tmp_path), 0.02, seed=7, add_to=(loaded, stored), hidden=8, window_bars=2,
-                              log=lambda msg: None)
+                              drop_hits=0.3, log=lambda msg: None)
     assert len(more.members) == 3 and more_meta["seeds"] == [5, 6, 7] and len(more_meta["train_steps"]) == 3
+    assert stored["drop_hits"] == 0.0 and more_meta["drop_hits"] == [0.0, 0.0, 0.3]  # each member's own setting
+    assert more_meta["profile_bars"] == 0.0  # settings all members share stay one value
     assert more.members[0] is loaded.members[0]
     with pytest.raises(ValueError, match="overlap"):
         T.train(str(tmp_path), 0.01, seed=6, add_to=(loaded, stored), hidden=8, window_bars=2, log=lambda msg: None)

@@ -25,6 +25,7 @@ POSITIONS = 16
 MAX_OFFSET = 0.45  # predicted offsets stay inside +-0.45 steps, so hits of one part never swap order
 SHIPPED = Path(__file__).resolve().parents[3] / "assets" / "drums" / "groove.safetensors"
 MAX_MODEL_BYTES = 16 * 2**20
+MAX_MEMBERS = 32
 PREDICT_BATCH = 256  # windows per forward pass
 
 
@@ -163,7 +164,7 @@ def load(path: Path | None = None) -> tuple[GrooveEnsemble, dict]:
         hidden, layers, wb = int(meta["hidden"]), int(meta["layers"]), int(meta.get("window_bars", WINDOW_BARS))
         members = int(meta.get("members", 1))
         if meta.get("kind") != "groove" or not (1 <= hidden <= 1024 and 1 <= layers <= 8 and 1 <= wb <= 64
-                                                and 1 <= members <= 16):
+                                                and 1 <= members <= MAX_MEMBERS):
             raise ValueError("not a groove model")
         net = GrooveEnsemble([GrooveNet(hidden, layers, wb, profile=bool(meta.get("profile", False)))
                               for _ in range(members)])

@@ -2,7 +2,9 @@
 
     python -m breakgan.drums.groove.train [--data /work/shared/data/groove] [--minutes 4] [--out FILE]
     python -m breakgan.drums.groove.train --holdout ...   # compare settings on 1/8 of train
-    python -m breakgan.drums.groove.train --minutes 6 --members 16 --jobs 2 --profile-bars 0.1   # as shipped
+    python -m breakgan.drums.groove.train --minutes 6 --members 16 --jobs 2 --profile-bars 0.1 --out G16
+    python -m breakgan.drums.groove.train --minutes 6 --members 16 --jobs 2 --seed 16 --profile-bars 0.1 \
+        --drop-hits 0.25 --add-to G16 --out OUT   # as shipped: 32 members
 
 Every window of bars (hop 1 bar) of every 4/4 train performance; L1 loss on velocity (/127) and timing
 offset at the hits only, since both are reported as mean absolute errors. The offset error is weighted by
@@ -27,8 +29,8 @@ import numpy as np
 import torch
 
 from breakgan.drums.groove.data import load_split
-from breakgan.drums.groove.model import (SHIPPED, STEPS_PER_BAR, GrooveEnsemble, GrooveNet, bar_hits, load,
-                                         pattern_profile, save, windows)
+from breakgan.drums.groove.model import (MAX_MEMBERS, SHIPPED, STEPS_PER_BAR, GrooveEnsemble, GrooveNet, bar_hits,
+                                         load, pattern_profile, save, windows)
 from breakgan.errors import BreakganError
 from breakgan.stage import atomic_file
 
@@ -77,12 +79,13 @@ def train_perfs(data: str, holdout: bool) -> tuple[list, list]:
 
 def train_member(data: str, minutes: float, seed: int = 0, hidden: int = 64, layers: int = 2,
                  window_bars: int = 4, batch: int = 64, offset_weight: float = 2.0, profile: bool = True,
-                 ms_loss: bool = True, profile_bars: float = 0.0, holdout: bool = False,
+                 ms_loss: bool = True, profile_bars: float = 0.0, drop_hits: float = 0.0, holdout: bool = False,
                  log=print) -> tuple[GrooveNet, dict]:
     """One model, trained for `minutes` of wall clock on one thread."""
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
     perfs, held = train_perfs(data, holdout)
     hits, vel, off, tempo, prof, step_ms, perf_of = (torch.from_numpy(a) for a in training_windows(perfs, window_bars))
     takes_bars = [bar_hits(p.velocity > 0) for p in perfs]
@@ -95,6 +98,8 @@ def train_member(data: str, minutes: float, seed: int = 0, hidden: int = 64, lay
     while time.perf_counter() - t0 < budget:
         idx = torch.from_numpy(rng.integers(0, len(hits), batch))
         h, v, o = hits[idx], vel[idx], off[idx]
+        if drop_hits:  # a window's exact hits name its take as well as the profile does
+            h = h * (torch.rand(h.shape, generator=gen) >= drop_hits)
         pr = prof[idx] if not profile_bars else subsampled_profiles(takes_bars, perf_of[idx].numpy(), profile_bars, rng)
         pv, po = net(h, tempo[idx], pr)
         mask = h > 0
@@ -115,8 +120,12 @@ def train_member(data: str, minutes: float, seed: int = 0, hidden: int = 64, lay
     meta = {"train_steps": step, "train_seconds": round(time.perf_counter() - t0, 1), "batch": batch,
             "train_windows": int(len(hits)), "train_files": len(perfs), "threads": 1, "seed": seed,
             "offset_weight": offset_weight, "ms_loss": ms_loss, "profile_bars": profile_bars,
+            "drop_hits": drop_hits,
             "data": "Groove MIDI Dataset v1.0.0, train split (CC BY 4.0)", "steps_per_bar": STEPS_PER_BAR}
     return net, meta
+
+
+MEMBER_SETTINGS = ("batch", "offset_weight", "ms_loss", "profile_bars", "drop_hits")
 
 
 def _member_job(path: str, kwargs: dict) -> dict:
@@ -134,6 +143,8 @@ def train(data: str, minutes: float, seed: int = 0, members: int = 1, jobs: int 
         base, base_meta = add_to
         if set(base_meta.get("seeds", [])) & {k["seed"] for k in kwargs}:
             raise ValueError(f"seeds from {seed} overlap the model's {base_meta['seeds']}")
+        if len(base.members) + members > MAX_MEMBERS:
+            raise ValueError(f"the model has {len(base.members)} members; a file holds at most {MAX_MEMBERS}")
         defaults = inspect.signature(train_member).parameters
         arch = {k: options.get(k, defaults[k].default) for k in ("hidden", "layers", "window_bars", "profile")}
         GrooveEnsemble([*base.members, GrooveNet(**arch)])  # raises unless the architectures match
@@ -153,6 +164,12 @@ def train(data: str, minutes: float, seed: int = 0, members: int = 1, jobs: int 
         nets = [*base.members, *nets]
         for key in ("seeds", "train_steps", "train_seconds"):
             meta[key] = [*base_meta[key], *meta[key]]
+        n_base = len(base.members)
+        for key in MEMBER_SETTINGS:  # members trained with other settings keep theirs, one entry per member
+            old = base_meta.get(key, inspect.signature(train_member).parameters[key].default)
+            old = old if isinstance(old, list) else [old] * n_base
+            if old != [meta[key]] * n_base:
+                meta[key] = [*old, *[meta[key]] * members]
     net = GrooveEnsemble(nets).eval()
     if holdout:
         from breakgan.drums.groove.evaluate import errors
@@ -180,22 +197,27 @@ def main() -> None:
     ap.add_argument("--no-profile", action="store_true", help="no whole-pattern profile input (the v1 model)")
     ap.add_argument("--profile-bars", type=float, default=0.0,
                     help="train on profiles of a random share (this..1) of each take's bars; 0: whole takes")
+    ap.add_argument("--drop-hits", type=float, default=0.0,
+                    help="drop this share of each training window's hits from its input (and its loss)")
     ap.add_argument("--step-loss", action="store_true", help="offset loss in steps rather than milliseconds")
     ap.add_argument("--holdout", action="store_true", help="train on 7/8 of train, report on the other 1/8")
     ap.add_argument("--members", type=int, default=1, help="models in the ensemble (each trained --minutes)")
     ap.add_argument("--jobs", type=int, default=1, help="members trained at once (one process and thread each)")
     ap.add_argument("--add-to", type=Path, default=None,
-                    help="a model trained with the same settings: the new members join its members")
+                    help="a model of the same architecture: the new members join its members (members trained "
+                         "with other settings keep theirs in the file's record)")
     args = ap.parse_args()
     for option, value, ok in (("--minutes", args.minutes, np.isfinite(args.minutes) and args.minutes > 0),
-                              ("--members", args.members, 1 <= args.members <= 16),
+                              ("--members", args.members, 1 <= args.members <= MAX_MEMBERS),
                               ("--jobs", args.jobs, args.jobs >= 1),
-                              ("--profile-bars", args.profile_bars, 0.0 <= args.profile_bars <= 1.0)):
+                              ("--profile-bars", args.profile_bars, 0.0 <= args.profile_bars <= 1.0),
+                              ("--drop-hits", args.drop_hits, 0.0 <= args.drop_hits < 1.0)):
         if not ok:
             ap.error(f"{option} {value}: must be " + {"--minutes": "a positive number of minutes",
-                                                      "--members": "1..16 (what a model file holds)",
+                                                      "--members": f"1..{MAX_MEMBERS} (what a model file holds)",
                                                       "--jobs": "at least 1",
-                                                      "--profile-bars": "a share of bars in 0..1 (0: whole takes)"}[option])
+                                                      "--profile-bars": "a share of bars in 0..1 (0: whole takes)",
+                                                      "--drop-hits": "a share of hits in 0..1 (below 1)"}[option])
     if args.out.is_symlink() or (args.out.exists() and not args.out.is_file()):
         ap.error(f"--out {args.out}: is not a plain file; give a new file name")
     if args.out.exists():
@@ -207,7 +229,8 @@ def main() -> None:
         net, meta = train(args.data, args.minutes, args.seed, members=args.members, jobs=args.jobs,
                           holdout=args.holdout, add_to=load(args.add_to) if args.add_to else None,
                           hidden=args.hidden, window_bars=args.window_bars, offset_weight=args.offset_weight,
-                          profile=not args.no_profile, ms_loss=not args.step_loss, profile_bars=args.profile_bars)
+                          profile=not args.no_profile, ms_loss=not args.step_loss, profile_bars=args.profile_bars,
+                          drop_hits=args.drop_hits)
     except (BreakganError, ValueError) as e:
         raise SystemExit(f"--add-to {args.add_to}: {e}" if args.add_to and isinstance(e, ValueError) else str(e))
     except OSError as e:
