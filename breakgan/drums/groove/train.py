@@ -166,7 +166,7 @@ def train(data: str, minutes: float, seed: int = 0, members: int = 1, jobs: int 
             meta[key] = [*base_meta[key], *meta[key]]
         n_base = len(base.members)
         for key in MEMBER_SETTINGS:  # members trained with other settings keep theirs, one entry per member
-            old = base_meta.get(key, inspect.signature(train_member).parameters[key].default)
+            old = base_meta.get(key, defaults[key].default)  # files from before a setting existed
             old = old if isinstance(old, list) else [old] * n_base
             if old != [meta[key]] * n_base:
                 meta[key] = [*old, *[meta[key]] * members]
