@@ -276,8 +276,20 @@ def test_groove_model_files_with_and_without_the_profile_input(tmp_path):
     vb, ob = predict(ens.members[1], pat, 95.0)
     v, o = predict(ens, pat, 95.0)
     assert np.allclose(o, (oa + ob) / 2, atol=1e-6) and not np.allclose(oa, ob)
-    with pytest.raises(ValueError):
-        GrooveEnsemble([a, GrooveNet(8, 1, 2, profile=True)])
+    with pytest.raises(ValueError, match="window length"):
+        GrooveEnsemble([a, GrooveNet(16, 1, 4, profile=True)])
+
+    # members of other widths and depths: each architecture's mean counts once, whatever its member count
+    c, d = GrooveNet(8, 2, 2, profile=True), GrooveNet(8, 2, 2, profile=True)
+    mixed = GrooveEnsemble([a, b, GrooveNet(24, 1, 2, profile=True), c, d])
+    save(mixed, tmp_path / "mixed.safetensors", {"hidden": 99})  # a stale record cannot name other widths
+    back, meta = load(tmp_path / "mixed.safetensors")
+    assert meta["hidden"] == [16, 16, 24, 8, 8] and meta["layers"] == [1, 1, 1, 2, 2] and meta["members"] == 5
+    assert back.groups == [[0, 1], [2], [3, 4]]
+    outs = [predict(m, pat, 95.0)[1] for m in back.members]
+    expect = ((outs[0] + outs[1]) / 2 + outs[2] + (outs[3] + outs[4]) / 2) / 3
+    assert np.allclose(predict(back, pat, 95.0)[1], expect, atol=1e-6)
+    assert load(tmp_path / "ens.safetensors")[1]["hidden"] == 16  # one architecture: plain numbers, as before
 
     old = GrooveNet(16, 1, 2)  # a file from before profiles and ensembles: no prefix, no such keys
     save_file({k: v.half() for k, v in old.state_dict().items()}, str(tmp_path / "v1.safetensors"),
@@ -340,8 +352,12 @@ def test_groove_training_holds_out_a_stable_eighth_and_ships_an_ensemble(tmp_pat
     assert more.members[0] is loaded.members[0]
     with pytest.raises(ValueError, match="overlap"):
         T.train(str(tmp_path), 0.01, seed=6, add_to=(loaded, stored), hidden=8, window_bars=2, log=lambda msg: None)
-    with pytest.raises(ValueError, match="architecture"):
-        T.train(str(tmp_path), 0.01, seed=9, add_to=(loaded, stored), hidden=4, window_bars=2, log=lambda msg: None)
+    with pytest.raises(ValueError, match="window length"):
+        T.train(str(tmp_path), 0.01, seed=9, add_to=(loaded, stored), hidden=8, window_bars=4, log=lambda msg: None)
+    wider, wider_meta = T.train(str(tmp_path), 0.0, seed=9, add_to=(more, more_meta), hidden=12, window_bars=2,
+                                steps=3, log=lambda msg: None)  # another width joins as its own group
+    assert [m.hidden for m in wider.members] == [8, 8, 8, 12] and wider.groups == [[0, 1, 2], [3]]
+    assert wider_meta["steps"] == [0, 0, 0, 3] and wider_meta["drop_hits"] == [0.0, 0.0, 0.3, 0.0]
 
 
 def test_training_profiles_come_from_random_parts_of_each_take(tmp_path):
@@ -370,3 +386,34 @@ def test_training_profiles_come_from_random_parts_of_each_take(tmp_path):
     fake_groove_dataset(tmp_path, files=8)
     net, meta = T.train(str(tmp_path), 0.02, seed=1, hidden=8, window_bars=2, profile_bars=0.5, log=lambda msg: None)
     assert meta["profile_bars"] == 0.5 and meta["train_steps"][0] > 0
+
+
+def test_a_step_budget_trains_the_same_weights_on_any_machine(tmp_path):
+    """--steps N: exactly N steps, the cosine schedule over them, and the same seed gives the same weights
+    (a wall-clock budget gives fewer steps, and other weights, on a slower machine)."""
+    from breakgan.drums.groove import train as T
+
+    fake_groove_dataset(tmp_path, files=8)
+    runs = [T.train_member(str(tmp_path), 0.0, seed=3, hidden=8, window_bars=2, drop_hits=0.2, profile_bars=0.5,
+                           steps=12, log=lambda msg: None) for _ in range(2)]
+    (a, meta), (b, _) = runs
+    assert meta["train_steps"] == 12 and meta["steps"] == 12
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    other, _ = T.train_member(str(tmp_path), 0.0, seed=4, hidden=8, window_bars=2, steps=12, log=lambda msg: None)
+    assert not torch.equal(a.head.weight, other.head.weight)
+
+
+@pytest.mark.parametrize("option, value", [("--steps", "-1"), ("--tempo-jitter", "0.5"), ("--tempo-jitter", "nan"),
+                                           ("--drop-hits", "1"), ("--profile-bars", "-0.1")])
+def test_groove_training_options_are_checked_in_one_line(tmp_path, monkeypatch, capsys, option, value):
+    from breakgan.drums.groove import train as T
+
+    monkeypatch.setattr("sys.argv", ["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "g.st"),
+                                     option, value])
+    with pytest.raises(SystemExit) as e:
+        T.main()
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "error:" in line]  # after argparse's usage, as any argparse tool
+    assert e.value.code == 2 and len(lines) == 1 and option in lines[0] and value in lines[0]
+    assert "Traceback" not in err
+    assert not (tmp_path / "g.st").exists()

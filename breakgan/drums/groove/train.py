@@ -4,7 +4,9 @@
     python -m breakgan.drums.groove.train --holdout ...   # compare settings on 1/8 of train
     python -m breakgan.drums.groove.train --minutes 6 --members 16 --jobs 2 --profile-bars 0.1 --out G16
     python -m breakgan.drums.groove.train --minutes 6 --members 16 --jobs 2 --seed 16 --profile-bars 0.1 \
-        --drop-hits 0.25 --add-to G16 --out OUT   # as shipped: 32 members
+        --drop-hits 0.25 --add-to G16 --out G32
+    python -m breakgan.drums.groove.train --steps 2700 --members 8 --jobs 2 --seed 32 --profile-bars 0.1 \
+        --hidden 96 --add-to G32 --out OUT   # as shipped: 32 members of 64 units and 8 of 96
 
 Every window of bars (hop 1 bar) of every 4/4 train performance; L1 loss on velocity (/127) and timing
 offset at the hits only, since both are reported as mean absolute errors. The offset error is weighted by
@@ -12,7 +14,9 @@ the performance's 16th-step length, so the loss is in milliseconds, as the figur
 `--holdout` trains on 7/8 of the train files and reports figures on the other 1/8 (chosen by a hash of the
 file name), so settings are compared without looking at the validation split. `--members K` trains K
 models from seeds seed..seed+K-1 (`--jobs` at a time, one thread each) and ships their mean; `--add-to
-FILE --seed K` adds members to a model trained with the same settings.
+FILE --seed K` adds members to a model of the same window length (another width joins as its own group;
+see `GrooveEnsemble`). `--steps N` replaces the wall-clock budget with N steps, so a run gives the same
+weights on any machine.
 """
 
 from __future__ import annotations
@@ -80,12 +84,15 @@ def train_perfs(data: str, holdout: bool) -> tuple[list, list]:
 def train_member(data: str, minutes: float, seed: int = 0, hidden: int = 64, layers: int = 2,
                  window_bars: int = 4, batch: int = 64, offset_weight: float = 2.0, profile: bool = True,
                  ms_loss: bool = True, profile_bars: float = 0.0, drop_hits: float = 0.0, holdout: bool = False,
-                 log=print) -> tuple[GrooveNet, dict]:
-    """One model, trained for `minutes` of wall clock on one thread."""
+                 steps: int = 0, tempo_jitter: float = 0.0, log=print) -> tuple[GrooveNet, dict]:
+    """One model, trained on one thread for `steps` Adam steps, or (steps 0) for `minutes` of wall clock.
+
+    A step budget gives the same weights on any machine; a time budget gives fewer steps on a slower one."""
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
+    tempo_rng = np.random.default_rng([seed, 0x7E4])  # its own stream: the other draws stay as without it
     perfs, held = train_perfs(data, holdout)
     hits, vel, off, tempo, prof, step_ms, perf_of = (torch.from_numpy(a) for a in training_windows(perfs, window_bars))
     takes_bars = [bar_hits(p.velocity > 0) for p in perfs]
@@ -95,13 +102,20 @@ def train_member(data: str, minutes: float, seed: int = 0, hidden: int = 64, lay
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     t0, step, ema = time.perf_counter(), 0, None
     budget = minutes * 60
-    while time.perf_counter() - t0 < budget:
+
+    def done() -> float:  # share of the budget used
+        return step / steps if steps else (time.perf_counter() - t0) / budget
+
+    while done() < 1.0:
         idx = torch.from_numpy(rng.integers(0, len(hits), batch))
         h, v, o = hits[idx], vel[idx], off[idx]
         if drop_hits:  # a window's exact hits name its take as well as the profile does
             h = h * (torch.rand(h.shape, generator=gen) >= drop_hits)
         pr = prof[idx] if not profile_bars else subsampled_profiles(takes_bars, perf_of[idx].numpy(), profile_bars, rng)
-        pv, po = net(h, tempo[idx], pr)
+        t = tempo[idx]
+        if tempo_jitter:  # a take's exact tempo names it too; the loss keeps the true step length
+            t = t * torch.from_numpy(tempo_rng.uniform(1 - tempo_jitter, 1 + tempo_jitter, batch).astype(np.float32))
+        pv, po = net(h, t, pr)
         mask = h > 0
         off_err = (po - o).abs() * ms_scale[idx][:, None, None]
         loss = (pv - v).abs()[mask].mean() + offset_weight * off_err[mask].mean()
@@ -109,23 +123,22 @@ def train_member(data: str, minutes: float, seed: int = 0, hidden: int = 64, lay
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
-        frac = (time.perf_counter() - t0) / budget
-        for g in opt.param_groups:  # cosine decay over the time budget
-            g["lr"] = 3e-3 * 0.5 * (1 + np.cos(np.pi * min(1.0, frac)))
         ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
         step += 1
+        for g in opt.param_groups:  # cosine decay over the budget
+            g["lr"] = 3e-3 * 0.5 * (1 + np.cos(np.pi * min(1.0, done())))
         if step % 500 == 0:
             log(f"step {step}: loss {ema:.4f} ({time.perf_counter() - t0:.0f} s)")
     net.eval()
     meta = {"train_steps": step, "train_seconds": round(time.perf_counter() - t0, 1), "batch": batch,
             "train_windows": int(len(hits)), "train_files": len(perfs), "threads": 1, "seed": seed,
             "offset_weight": offset_weight, "ms_loss": ms_loss, "profile_bars": profile_bars,
-            "drop_hits": drop_hits,
+            "drop_hits": drop_hits, "steps": steps, "tempo_jitter": tempo_jitter,
             "data": "Groove MIDI Dataset v1.0.0, train split (CC BY 4.0)", "steps_per_bar": STEPS_PER_BAR}
     return net, meta
 
 
-MEMBER_SETTINGS = ("batch", "offset_weight", "ms_loss", "profile_bars", "drop_hits")
+MEMBER_SETTINGS = ("batch", "offset_weight", "ms_loss", "profile_bars", "drop_hits", "steps", "tempo_jitter")
 
 
 def _member_job(path: str, kwargs: dict) -> dict:
@@ -134,10 +147,24 @@ def _member_job(path: str, kwargs: dict) -> dict:
     return meta  # (plain dicts of numbers and strings) cross between the processes
 
 
+def join(base: GrooveEnsemble, base_meta: dict, nets: list[GrooveNet], meta: dict) -> tuple[GrooveEnsemble, dict]:
+    """base's members, then `nets` (with their record `meta`), as one ensemble. A setting all members share
+    stays one value; one that differs becomes one entry per member, so the file says how each was trained."""
+    defaults = inspect.signature(train_member).parameters
+    meta = {**meta, **{key: [*base_meta[key], *meta[key]] for key in ("seeds", "train_steps", "train_seconds")}}
+    for key in MEMBER_SETTINGS:
+        per_member = []
+        for record, n in ((base_meta, len(base.members)), (meta, len(nets))):
+            value = record.get(key, defaults[key].default)  # files from before a setting existed
+            per_member += value if isinstance(value, list) else [value] * n
+        meta[key] = per_member[0] if len(set(per_member)) == 1 else per_member
+    return GrooveEnsemble([*base.members, *nets]).eval(), meta
+
+
 def train(data: str, minutes: float, seed: int = 0, members: int = 1, jobs: int = 1, holdout: bool = False,
           add_to: tuple[GrooveEnsemble, dict] | None = None, log=print, **options) -> tuple[GrooveEnsemble, dict]:
-    """`members` models from seeds seed, seed+1, ..., each trained for `minutes`, as one ensemble; with
-    `add_to` (a loaded model and its metadata, trained with the same settings), its members come first."""
+    """`members` models from seeds seed, seed+1, ..., each trained for `minutes` (or `steps`), as one ensemble;
+    with `add_to` (a loaded model and its metadata, of the same window length), its members come first."""
     kwargs = [dict(data=data, minutes=minutes, seed=seed + i, holdout=holdout, **options) for i in range(members)]
     if add_to is not None:  # checked before minutes of training, not after
         base, base_meta = add_to
@@ -147,7 +174,7 @@ def train(data: str, minutes: float, seed: int = 0, members: int = 1, jobs: int 
             raise ValueError(f"the model has {len(base.members)} members; a file holds at most {MAX_MEMBERS}")
         defaults = inspect.signature(train_member).parameters
         arch = {k: options.get(k, defaults[k].default) for k in ("hidden", "layers", "window_bars", "profile")}
-        GrooveEnsemble([*base.members, GrooveNet(**arch)])  # raises unless the architectures match
+        GrooveEnsemble([*base.members, GrooveNet(**arch)])  # raises unless window length and inputs match
     with tempfile.TemporaryDirectory() as tmp:
         paths = [str(Path(tmp) / f"member-{i}.safetensors") for i in range(members)]
         if jobs > 1 and members > 1:
@@ -160,17 +187,7 @@ def train(data: str, minutes: float, seed: int = 0, members: int = 1, jobs: int 
     meta = {**{k: v for k, v in first.items() if k not in ("train_steps", "train_seconds", "seed")},
             "seeds": [m["seed"] for m in metas], "train_steps": [m["train_steps"] for m in metas],
             "train_seconds": [m["train_seconds"] for m in metas], "jobs": jobs}
-    if add_to is not None:
-        nets = [*base.members, *nets]
-        for key in ("seeds", "train_steps", "train_seconds"):
-            meta[key] = [*base_meta[key], *meta[key]]
-        n_base = len(base.members)
-        for key in MEMBER_SETTINGS:  # members trained with other settings keep theirs, one entry per member
-            old = base_meta.get(key, defaults[key].default)  # files from before a setting existed
-            old = old if isinstance(old, list) else [old] * n_base
-            if old != [meta[key]] * n_base:
-                meta[key] = [*old, *[meta[key]] * members]
-    net = GrooveEnsemble(nets).eval()
+    net, meta = join(*add_to, nets, meta) if add_to is not None else (GrooveEnsemble(nets).eval(), meta)
     if holdout:
         from breakgan.drums.groove.evaluate import errors
 
@@ -188,7 +205,9 @@ def train(data: str, minutes: float, seed: int = 0, members: int = 1, jobs: int 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="/work/shared/data/groove")
-    ap.add_argument("--minutes", type=float, default=4.0)
+    ap.add_argument("--minutes", type=float, default=4.0, help="wall clock per member (ignored with --steps)")
+    ap.add_argument("--steps", type=int, default=0,
+                    help="Adam steps per member instead of --minutes: the same weights on any machine")
     ap.add_argument("--out", type=Path, default=SHIPPED)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--hidden", type=int, default=64)
@@ -199,6 +218,8 @@ def main() -> None:
                     help="train on profiles of a random share (this..1) of each take's bars; 0: whole takes")
     ap.add_argument("--drop-hits", type=float, default=0.0,
                     help="drop this share of each training window's hits from its input (and its loss)")
+    ap.add_argument("--tempo-jitter", type=float, default=0.0,
+                    help="scale each training window's tempo input by a random factor within 1 +- this")
     ap.add_argument("--step-loss", action="store_true", help="offset loss in steps rather than milliseconds")
     ap.add_argument("--holdout", action="store_true", help="train on 7/8 of train, report on the other 1/8")
     ap.add_argument("--members", type=int, default=1, help="models in the ensemble (each trained --minutes)")
@@ -208,16 +229,20 @@ def main() -> None:
                          "with other settings keep theirs in the file's record)")
     args = ap.parse_args()
     for option, value, ok in (("--minutes", args.minutes, np.isfinite(args.minutes) and args.minutes > 0),
+                              ("--steps", args.steps, args.steps >= 0),
                               ("--members", args.members, 1 <= args.members <= MAX_MEMBERS),
                               ("--jobs", args.jobs, args.jobs >= 1),
                               ("--profile-bars", args.profile_bars, 0.0 <= args.profile_bars <= 1.0),
-                              ("--drop-hits", args.drop_hits, 0.0 <= args.drop_hits < 1.0)):
+                              ("--drop-hits", args.drop_hits, 0.0 <= args.drop_hits < 1.0),
+                              ("--tempo-jitter", args.tempo_jitter, 0.0 <= args.tempo_jitter < 0.5)):
         if not ok:
             ap.error(f"{option} {value}: must be " + {"--minutes": "a positive number of minutes",
+                                                      "--steps": "a number of steps (0: use --minutes)",
                                                       "--members": f"1..{MAX_MEMBERS} (what a model file holds)",
                                                       "--jobs": "at least 1",
                                                       "--profile-bars": "a share of bars in 0..1 (0: whole takes)",
-                                                      "--drop-hits": "a share of hits in 0..1 (below 1)"}[option])
+                                                      "--drop-hits": "a share of hits in 0..1 (below 1)",
+                                                      "--tempo-jitter": "a share in 0..0.5 (below 0.5)"}[option])
     if args.out.is_symlink() or (args.out.exists() and not args.out.is_file()):
         ap.error(f"--out {args.out}: is not a plain file; give a new file name")
     if args.out.exists():
@@ -230,7 +255,8 @@ def main() -> None:
                           holdout=args.holdout, add_to=load(args.add_to) if args.add_to else None,
                           hidden=args.hidden, window_bars=args.window_bars, offset_weight=args.offset_weight,
                           profile=not args.no_profile, ms_loss=not args.step_loss, profile_bars=args.profile_bars,
-                          drop_hits=args.drop_hits)
+                          drop_hits=args.drop_hits, steps=args.steps,
+                          tempo_jitter=args.tempo_jitter)
     except (BreakganError, ValueError) as e:
         raise SystemExit(f"--add-to {args.add_to}: {e}" if args.add_to and isinstance(e, ValueError) else str(e))
     except OSError as e:
