@@ -417,3 +417,16 @@ def test_groove_training_options_are_checked_in_one_line(tmp_path, monkeypatch, 
     assert e.value.code == 2 and len(lines) == 1 and option in lines[0] and value in lines[0]
     assert "Traceback" not in err
     assert not (tmp_path / "g.st").exists()
+
+
+def test_a_groove_file_whose_record_claims_huge_networks_is_refused_before_they_are_built(tmp_path):
+    from safetensors.torch import save_file
+
+    from breakgan.drums.groove.model import MAX_MEMBERS, GrooveNet, load
+
+    small = GrooveNet(8, 1, 2, profile=True)
+    save_file({f"members.0.{k}": v.half() for k, v in small.state_dict().items()}, str(tmp_path / "forged.safetensors"),
+              metadata={"breakgan": json.dumps({"kind": "groove", "hidden": [1024] * MAX_MEMBERS, "layers": 8,
+                                                "window_bars": 2, "profile": True, "members": MAX_MEMBERS})})
+    with pytest.raises(BreakganError, match="not a breakgan groove model"):
+        load(tmp_path / "forged.safetensors")

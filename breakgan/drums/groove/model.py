@@ -162,6 +162,14 @@ def save(net: GrooveNet | GrooveEnsemble, path: Path, meta: dict) -> None:
          "window_bars": net.window_bars, "profile": net.profile, "members": members})})  # the net's own facts win
 
 
+def parameter_count(hidden: int, layers: int, profile: bool) -> int:
+    """Weights of one GrooveNet, from its architecture alone (a file's record is checked against its tensors
+    before a network is built, so a forged record cannot make `load` allocate gigabytes)."""
+    inputs = NUM_PARTS + POSITIONS + 1 + (PROFILE_SIZE if profile else 0)
+    gru = sum(2 * 3 * hidden * ((inputs if i == 0 else 2 * hidden) + hidden + 2) for i in range(layers))
+    return gru + (2 * hidden + 1) * 2 * NUM_PARTS
+
+
 def load(path: Path | None = None) -> tuple[GrooveEnsemble, dict]:
     """A humanize model file (default: the shipped one), checked as it is read."""
     from safetensors import safe_open
@@ -186,8 +194,11 @@ def load(path: Path | None = None) -> tuple[GrooveEnsemble, dict]:
                                                 and all(1 <= h <= 1024 for h in hidden)
                                                 and all(1 <= n <= 8 for n in layers)):
             raise ValueError("not a groove model")
-        net = GrooveEnsemble([GrooveNet(h, n, wb, profile=bool(meta.get("profile", False)))
-                              for h, n in zip(hidden, layers)])
+        profile = bool(meta.get("profile", False))
+        expected = sum(parameter_count(h, n, profile) for h, n in zip(hidden, layers))
+        if expected != sum(t.numel() for t in tensors.values()):  # checked before anything is built
+            raise ValueError("the architecture does not match the weights")
+        net = GrooveEnsemble([GrooveNet(h, n, wb, profile=profile) for h, n in zip(hidden, layers)])
         if "members" not in meta:  # a one-model file from before ensembles
             tensors = {f"members.0.{k}": v for k, v in tensors.items()}
         net.load_state_dict(tensors)
