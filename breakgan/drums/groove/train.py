@@ -210,7 +210,8 @@ def main() -> None:
                     help="Adam steps per member instead of --minutes: the same weights on any machine")
     ap.add_argument("--out", type=Path, default=SHIPPED)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--hidden", type=int, default=64, help="GRU units per direction")
+    ap.add_argument("--layers", type=int, default=2, help="GRU layers")
     ap.add_argument("--window-bars", type=int, default=4)
     ap.add_argument("--offset-weight", type=float, default=2.0)
     ap.add_argument("--no-profile", action="store_true", help="no whole-pattern profile input (the v1 model)")
@@ -232,6 +233,8 @@ def main() -> None:
                               ("--steps", args.steps, args.steps >= 0),
                               ("--members", args.members, 1 <= args.members <= MAX_MEMBERS),
                               ("--jobs", args.jobs, args.jobs >= 1),
+                              ("--hidden", args.hidden, 1 <= args.hidden <= 1024),
+                              ("--layers", args.layers, 1 <= args.layers <= 8),
                               ("--profile-bars", args.profile_bars, 0.0 <= args.profile_bars <= 1.0),
                               ("--drop-hits", args.drop_hits, 0.0 <= args.drop_hits < 1.0),
                               ("--tempo-jitter", args.tempo_jitter, 0.0 <= args.tempo_jitter < 0.5)):
@@ -240,6 +243,8 @@ def main() -> None:
                                                       "--steps": "a number of steps (0: use --minutes)",
                                                       "--members": f"1..{MAX_MEMBERS} (what a model file holds)",
                                                       "--jobs": "at least 1",
+                                                      "--hidden": "1..1024 units",
+                                                      "--layers": "1..8 layers",
                                                       "--profile-bars": "a share of bars in 0..1 (0: whole takes)",
                                                       "--drop-hits": "a share of hits in 0..1 (below 1)",
                                                       "--tempo-jitter": "a share in 0..0.5 (below 0.5)"}[option])
@@ -253,7 +258,7 @@ def main() -> None:
     try:
         net, meta = train(args.data, args.minutes, args.seed, members=args.members, jobs=args.jobs,
                           holdout=args.holdout, add_to=load(args.add_to) if args.add_to else None,
-                          hidden=args.hidden, window_bars=args.window_bars, offset_weight=args.offset_weight,
+                          hidden=args.hidden, layers=args.layers, window_bars=args.window_bars, offset_weight=args.offset_weight,
                           profile=not args.no_profile, ms_loss=not args.step_loss, profile_bars=args.profile_bars,
                           drop_hits=args.drop_hits, steps=args.steps,
                           tempo_jitter=args.tempo_jitter)
