@@ -304,11 +304,9 @@ class FastDrums:
         return st
 
     # ---- one step ------------------------------------------------------------------------------
-    def step(self, st: dict, events: torch.Tensor, fk_bias: torch.Tensor | None = None) -> torch.Tensor:
+    def step(self, st: dict, events: torch.Tensor) -> torch.Tensor:
         """Feed events (B,) at position st["t"]; returns the logits (B, 512) for the next step.
 
-        `fk_bias` (1, 512 + attention) replaces the output layer's bias for this step: sampling passes the
-        bias plus the step's Gumbel noise, so the noise costs no operation of its own.
         The returned tensor is a buffer of the state: use it before the next step.
         """
         t = st["t"]
@@ -336,7 +334,7 @@ class FastDrums:
         out = st["mem_slots"][slot]
         torch.addmm(self.b_o, st["h_top"], self.w_oh, out=out)
         out.addmm_(st["attn"], self.w_oa)
-        torch.addmm(self.b_fk if fk_bias is None else fk_bias, out, self.w_fk, out=st["fk_slots"][slot])
+        torch.addmm(self.b_fk, out, self.w_fk, out=st["fk_slots"][slot])
         st["t"] = t + 1
         logits = st["logits"] = st["logit_slots"][slot]
         return logits
@@ -398,15 +396,12 @@ class FastDrums:
                 logits = step(state, dest)
             torch.argmax(logits, 1, out=dests[-1])
         else:
-            # Step k's noise rides in the bias of the step that computes its logits (a bit-level reordering
-            # of the same sum: argmax(b + xW + g) rather than argmax((b + xW) + g)). The primer's last
-            # step has already run, so the first row is added on its own.
-            biases = torch.cat([noise + self.b_fk[:, :self.n_cls],
-                                self.b_fk[:, self.n_cls:].expand(n_new, 1, -1)], 2).unbind(0)
-            torch.argmax(logits + noise[0], 1, out=dests[0])
-            for prev, dest, bias in zip(dests[:-1], dests[1:], biases[1:]):
-                logits = step(state, prev, bias)
-                torch.argmax(logits, 1, out=dest)
+            noisy = torch.empty_like(logits)
+            rows = noise.unbind(0)
+            for dest, row in zip(dests[:-1], rows):
+                torch.argmax(torch.add(logits, row, out=noisy), 1, out=dest)
+                logits = step(state, dest)
+            torch.argmax(torch.add(logits, rows[-1], out=noisy), 1, out=dests[-1])
         return out.cpu().numpy()
 
     def _sample_guided(self, primer, total_steps, temperature, seed, decoding: Decoding, spb: int) -> np.ndarray:
