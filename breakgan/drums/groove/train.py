@@ -6,7 +6,9 @@
     python -m breakgan.drums.groove.train --minutes 6 --members 16 --jobs 2 --seed 16 --profile-bars 0.1 \
         --drop-hits 0.25 --add-to G16 --out G32
     python -m breakgan.drums.groove.train --steps 2700 --members 8 --jobs 2 --seed 32 --profile-bars 0.1 \
-        --hidden 96 --add-to G32 --out OUT   # as shipped: 32 members of 64 units and 8 of 96
+        --hidden 96 --add-to G32 --out G40
+    python -m breakgan.drums.groove.train --steps 2700 --members 8 --jobs 2 --seed 40 --profile-bars 0.1 \
+        --layers 3 --add-to G40 --out OUT   # as shipped: 32 members of 64 units, 8 of 96, 8 of 3 layers
 
 Every window of bars (hop 1 bar) of every 4/4 train performance; L1 loss on velocity (/127) and timing
 offset at the hits only, since both are reported as mean absolute errors. The offset error is weighted by
@@ -33,7 +35,7 @@ import numpy as np
 import torch
 
 from breakgan.drums.groove.data import load_split
-from breakgan.drums.groove.model import (MAX_MEMBERS, SHIPPED, STEPS_PER_BAR, GrooveEnsemble, GrooveNet, bar_hits,
+from breakgan.drums.groove.model import (MAX_HIDDEN, MAX_LAYERS, MAX_MEMBERS, SHIPPED, STEPS_PER_BAR, GrooveEnsemble, GrooveNet, bar_hits,
                                          load, pattern_profile, save, windows)
 from breakgan.errors import BreakganError
 from breakgan.stage import atomic_file
@@ -233,8 +235,8 @@ def main() -> None:
                               ("--steps", args.steps, args.steps >= 0),
                               ("--members", args.members, 1 <= args.members <= MAX_MEMBERS),
                               ("--jobs", args.jobs, args.jobs >= 1),
-                              ("--hidden", args.hidden, 1 <= args.hidden <= 1024),
-                              ("--layers", args.layers, 1 <= args.layers <= 8),
+                              ("--hidden", args.hidden, 1 <= args.hidden <= MAX_HIDDEN),
+                              ("--layers", args.layers, 1 <= args.layers <= MAX_LAYERS),
                               ("--profile-bars", args.profile_bars, 0.0 <= args.profile_bars <= 1.0),
                               ("--drop-hits", args.drop_hits, 0.0 <= args.drop_hits < 1.0),
                               ("--tempo-jitter", args.tempo_jitter, 0.0 <= args.tempo_jitter < 0.5)):
@@ -243,8 +245,8 @@ def main() -> None:
                                                       "--steps": "a number of steps (0: use --minutes)",
                                                       "--members": f"1..{MAX_MEMBERS} (what a model file holds)",
                                                       "--jobs": "at least 1",
-                                                      "--hidden": "1..1024 units",
-                                                      "--layers": "1..8 layers",
+                                                      "--hidden": f"1..{MAX_HIDDEN} units",
+                                                      "--layers": f"1..{MAX_LAYERS} layers",
                                                       "--profile-bars": "a share of bars in 0..1 (0: whole takes)",
                                                       "--drop-hits": "a share of hits in 0..1 (below 1)",
                                                       "--tempo-jitter": "a share in 0..0.5 (below 0.5)"}[option])
