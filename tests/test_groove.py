@@ -405,7 +405,7 @@ def test_a_step_budget_trains_the_same_weights_on_any_machine(tmp_path):
 
 @pytest.mark.parametrize("option, value", [("--steps", "-1"), ("--tempo-jitter", "0.5"), ("--tempo-jitter", "nan"),
                                            ("--drop-hits", "1"), ("--profile-bars", "-0.1"), ("--layers", "0"),
-                                           ("--hidden", "0")])
+                                           ("--hidden", "0"), ("--window-bars", "0"), ("--window-bars", "65")])
 def test_groove_training_options_are_checked_in_one_line(tmp_path, monkeypatch, capsys, option, value):
     from breakgan.drums.groove import train as T
 

@@ -26,7 +26,8 @@ MAX_OFFSET = 0.45  # predicted offsets stay inside +-0.45 steps, so hits of one 
 SHIPPED = Path(__file__).resolve().parents[3] / "assets" / "drums" / "groove.safetensors"
 MAX_MODEL_BYTES = 24 * 2**20
 MAX_MEMBERS = 48
-MAX_HIDDEN, MAX_LAYERS = 1024, 8  # a network's shape, as a file may record it and training may ask for it
+MAX_HIDDEN, MAX_LAYERS, MAX_WINDOW_BARS = 1024, 8, 64  # a network's shape, as a file may record it and
+# training may ask for it
 PREDICT_BATCH = 256  # windows per forward pass
 
 
@@ -191,7 +192,7 @@ def load(path: Path | None = None) -> tuple[GrooveEnsemble, dict]:
         wb, members = int(meta.get("window_bars", WINDOW_BARS)), int(meta.get("members", 1))
         hidden, layers = ([int(x) for x in v] if isinstance(v, list) else [int(v)] * members
                           for v in (meta["hidden"], meta["layers"]))
-        if meta.get("kind") != "groove" or not (1 <= wb <= 64 and 1 <= members <= MAX_MEMBERS
+        if meta.get("kind") != "groove" or not (1 <= wb <= MAX_WINDOW_BARS and 1 <= members <= MAX_MEMBERS
                                                 and len(hidden) == len(layers) == members
                                                 and all(1 <= h <= MAX_HIDDEN for h in hidden)
                                                 and all(1 <= n <= MAX_LAYERS for n in layers)):

@@ -35,8 +35,8 @@ import numpy as np
 import torch
 
 from breakgan.drums.groove.data import load_split
-from breakgan.drums.groove.model import (MAX_HIDDEN, MAX_LAYERS, MAX_MEMBERS, SHIPPED, STEPS_PER_BAR, GrooveEnsemble, GrooveNet, bar_hits,
-                                         load, pattern_profile, save, windows)
+from breakgan.drums.groove.model import (MAX_HIDDEN, MAX_LAYERS, MAX_MEMBERS, MAX_WINDOW_BARS, SHIPPED, STEPS_PER_BAR,
+                                         GrooveEnsemble, GrooveNet, bar_hits, load, pattern_profile, save, windows)
 from breakgan.errors import BreakganError
 from breakgan.stage import atomic_file
 
@@ -237,6 +237,7 @@ def main() -> None:
                               ("--jobs", args.jobs, args.jobs >= 1),
                               ("--hidden", args.hidden, 1 <= args.hidden <= MAX_HIDDEN),
                               ("--layers", args.layers, 1 <= args.layers <= MAX_LAYERS),
+                              ("--window-bars", args.window_bars, 1 <= args.window_bars <= MAX_WINDOW_BARS),
                               ("--profile-bars", args.profile_bars, 0.0 <= args.profile_bars <= 1.0),
                               ("--drop-hits", args.drop_hits, 0.0 <= args.drop_hits < 1.0),
                               ("--tempo-jitter", args.tempo_jitter, 0.0 <= args.tempo_jitter < 0.5)):
@@ -247,6 +248,7 @@ def main() -> None:
                                                       "--jobs": "at least 1",
                                                       "--hidden": f"1..{MAX_HIDDEN} units",
                                                       "--layers": f"1..{MAX_LAYERS} layers",
+                                                      "--window-bars": f"1..{MAX_WINDOW_BARS} bars",
                                                       "--profile-bars": "a share of bars in 0..1 (0: whole takes)",
                                                       "--drop-hits": "a share of hits in 0..1 (below 1)",
                                                       "--tempo-jitter": "a share in 0..0.5 (below 0.5)"}[option])
