@@ -8,7 +8,9 @@
     python -m breakgan.drums.groove.train --steps 2700 --members 8 --jobs 2 --seed 32 --profile-bars 0.1 \
         --hidden 96 --add-to G32 --out G40
     python -m breakgan.drums.groove.train --steps 2700 --members 8 --jobs 2 --seed 40 --profile-bars 0.1 \
-        --layers 3 --add-to G40 --out OUT   # as shipped: 32 members of 64 units, 8 of 96, 8 of 3 layers
+        --layers 3 --add-to G40 --out G48
+    python -m breakgan.drums.groove.train --steps 2700 --members 4 --jobs 2 --seed 48 --profile-bars 0.1 \
+        --layers 4 --add-to G48 --out OUT   # as shipped: 32 members of 64 units, 8 of 96, 8 of 3 layers, 4 of 4
 
 Every window of bars (hop 1 bar) of every 4/4 train performance; L1 loss on velocity (/127) and timing
 offset at the hits only, since both are reported as mean absolute errors. The offset error is weighted by
