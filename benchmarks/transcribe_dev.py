@@ -14,6 +14,9 @@ same seed), so a threshold that suits the unseen kit must not cost the kits the 
     python benchmarks/transcribe_dev.py --model FILE [--model FILE2 ...]
     python benchmarks/transcribe_dev.py --model FILE --write OUT.safetensors   # FILE with the thresholds found
     python benchmarks/transcribe_dev.py --model A --model B --ensemble [--write OUT.safetensors]  # A and B averaged
+
+A head with a rescorer (rescore.py) is scored on its rescorer's probability: the threshold chosen for it is
+the rescorer's, written into the model's "rescore" metadata.
 """
 
 from __future__ import annotations
@@ -45,49 +48,62 @@ def dev_set(groove: str, n: int, folder: Path):
     return render_set([files[i] for i in pick], 30.0, DEV_KIT, 0, DEV_ACCOMP, folder, seed=5)
 
 
-def activations(model, wav: Path) -> np.ndarray:
-    """(frames, heads) onset probabilities of a whole file, decoded as `drums transcribe` decodes it."""
+def file_candidates(model, meta: dict, wav: Path):
+    """A whole file decoded as `drums transcribe` decodes it -> ((frames, heads) onset probabilities,
+    rescore.head_candidates: per head (times, peaks, scores))."""
     import torch
 
     from breakgan.media.audio import audio_blocks
     from breakgan.transcribe import features as F
+    from breakgan.transcribe.rescore import head_candidates
 
-    mel = F.StreamingLogMel()
-    x = np.concatenate([mel.push(b) for b in audio_blocks(wav, F.SR, 5 * F.SR)] + [mel.finish()])
+    audio = np.concatenate(list(audio_blocks(wav, F.SR, 5 * F.SR)))
+    x = F.log_mel(audio)
     with torch.no_grad():
         logits, _ = model(torch.from_numpy(x)[None])
-    return torch.sigmoid(logits)[0].numpy()
+    a = torch.sigmoid(logits)[0].numpy()
+    return a, head_candidates(model, meta, audio, x, a, float(GRID.min()))
 
 
-def head_times(a: np.ndarray, h: int, threshold: float, kick_threshold: float) -> np.ndarray:
-    """Onset times of head h from (frames, heads) activations, toms without kick doubles (as infer does)."""
+def head_times(cands, h: int, threshold: float, kick_threshold: float) -> np.ndarray:
+    """Onset times of head h at `threshold` from head_candidates' output, toms without kick doubles (as
+    infer does)."""
     from breakgan.transcribe.model import HEADS
-    from breakgan.transcribe.peaks import not_kick_doubles, pick
+    from breakgan.transcribe.peaks import not_kick_doubles
 
-    times, values = pick(a[:, h], threshold)
+    times, peaks, scores = cands[h]
+    keep = scores > threshold
+    times, peaks = times[keep], peaks[keep]
     if HEADS[h] == "toms":
-        kt, kv = pick(a[:, HEADS.index("kick")], kick_threshold)
-        times = times[not_kick_doubles(times, values, kt, kv)]
+        kt, kp, ks = cands[HEADS.index("kick")]
+        times = times[not_kick_doubles(times, peaks, kt[ks > kick_threshold], kp[ks > kick_threshold])]
     return times
 
 
 def tuning_counts(model_path, groove: str, n: int) -> dict:
     """(head, threshold) -> [tp, fp, fn] on n training-kit clips (train.py's tuning clips for this model)."""
+    import torch
+
     from breakgan.transcribe.model import HEADS, load_model
     from breakgan.transcribe.peaks import match
-    from breakgan.transcribe.train import activations as batch_activations
+    from breakgan.transcribe.rescore import head_candidates
     from breakgan.transcribe.train import synthesize_set
 
     model, meta = load_model(model_path)
-    X, _, _, labels = synthesize_set(groove, n, 8.0, int(meta["training"]["seed"]) + 1000)
-    acts = batch_activations(model, X)
+    X, _, _, labels, A = synthesize_set(groove, n, 8.0, int(meta["training"]["seed"]) + 1000, keep_audio=True)
     counts = {}
+    cands = []
+    for x, y in zip(X, A):
+        x = x.astype(np.float32)
+        with torch.no_grad():
+            a = torch.sigmoid(model(torch.from_numpy(x)[None])[0])[0].numpy()
+        cands.append(head_candidates(model, meta, y.astype(np.float32), x, a, float(GRID.min())))
     for h, name in enumerate(HEADS):
         for t in GRID:
             c = np.zeros(3, int)
-            for a, lab in zip(acts, labels):
+            for cd, lab in zip(cands, labels):
                 c += np.array(match([x for x, hh, _ in lab if hh == h],
-                                    head_times(a, h, float(t), meta["thresholds"][0]))[:3])
+                                    head_times(cd, h, float(t), meta["thresholds"][0]))[:3])
             counts[name, t] = c
     return counts
 
@@ -99,16 +115,18 @@ def evaluate(model_path, rendered, tuning: dict | None = None) -> dict:
     from breakgan.transcribe.tempo import beat_grid
 
     model, meta = load_model(model_path)  # once: each file's activations reuse it
-    acts = {c: [activations(model, r["paths"][c]) for r in rendered] for c in CONDS}
+    both = {c: [file_candidates(model, meta, r["paths"][c]) for r in rendered] for c in CONDS}
+    acts = {c: [a for a, _ in both[c]] for c in CONDS}
+    cands = {c: [cd for _, cd in both[c]] for c in CONDS}
     own = meta["thresholds"]
     out = {"thresholds_own": own, "thresholds_dev": [], "heads": {}}
     for h, name in enumerate(HEADS):
         counts = {(c, t): np.zeros(3, int) for c in CONDS for t in GRID}
         for c in CONDS:
             for t in GRID:
-                for a, r in zip(acts[c], rendered):
+                for cd, r in zip(cands[c], rendered):
                     kick_t = out["thresholds_dev"][0] if h else float(t)
-                    counts[c, t] += np.array(match(r["ref"][name], head_times(a, h, float(t), kick_t))[:3])
+                    counts[c, t] += np.array(match(r["ref"][name], head_times(cd, h, float(t), kick_t))[:3])
         pooled = [prf(*(counts[CONDS[0], t] + counts[CONDS[1], t]
                         + (tuning[name, t] if tuning else 0)))[2] for t in GRID]
         best = float(GRID[int(np.argmax(pooled))])
@@ -116,9 +134,9 @@ def evaluate(model_path, rendered, tuning: dict | None = None) -> dict:
         out["heads"][name] = {c: round(prf(*counts[c, best])[2], 3) for c in CONDS}
     for c in CONDS:  # the tempo with the dev thresholds, as drums transcribe would find it
         right = 0
-        for a, r in zip(acts[c], rendered):
+        for a, cd, r in zip(acts[c], cands[c], rendered):
             th = out["thresholds_dev"]
-            onsets = {name: np.stack([head_times(a, h, th[h], th[0])] * 2, 1) for h, name in enumerate(HEADS)}
+            onsets = {name: np.stack([head_times(cd, h, th[h], th[0])] * 2, 1) for h, name in enumerate(HEADS)}
             tempo = beat_grid((a @ TEMPO_WEIGHTS).astype(np.float32), onsets)[0]
             right += tempo is not None and abs(tempo - r["bpm"]) <= 0.04 * r["bpm"]
         out[f"tempo_{c}"] = f"{right}/{len(rendered)}"
@@ -175,8 +193,15 @@ def write(a, res) -> None:
     """Save the one evaluated model with the thresholds chosen on the development set."""
     from breakgan.transcribe.model import load_model, save_model
 
+    from breakgan.transcribe.model import HEADS
+
     model, meta = load_model(a.model[0])
-    meta = {**meta, "thresholds": res["thresholds_dev"], "thresholds_from": (
+    thresholds = list(res["thresholds_dev"])
+    rescore = {name: dict(spec) for name, spec in meta.get("rescore", {}).items()}
+    for name, spec in rescore.items():  # a rescored head's threshold is on its rescorer's probability
+        spec["threshold"] = thresholds[HEADS.index(name)]
+        thresholds[HEADS.index(name)] = meta["thresholds"][HEADS.index(name)]
+    meta = {**meta, "thresholds": thresholds, **({"rescore": rescore} if rescore else {}), "thresholds_from": (
         f"benchmarks/transcribe_dev.py: {a.files} train-split grooves, kit {Path(DEV_KIT).name}, "
         f"accompaniment {Path(DEV_ACCOMP).name}, F pooled over drums only and with accompaniment"
         + (f" and {a.tune_clips} training-kit clips" if a.tune_clips else "")),

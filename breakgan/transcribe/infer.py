@@ -18,6 +18,7 @@ import numpy as np
 
 from breakgan.errors import BreakganError
 from breakgan.transcribe import features as F
+from breakgan.transcribe import rescore
 from breakgan.transcribe.model import HEADS
 from breakgan.transcribe.peaks import PITCH_BEFORE, PITCH_FRAMES, RADIUS, hit_pitch, not_kick_doubles, peak_frames
 
@@ -30,6 +31,8 @@ TEMPO_WEIGHTS = np.array([1.0, 1.0, 0.5, 0.5, 0.0, 0.0, 0.5], np.float32)
 TOMS = HEADS.index("toms")
 # a tom hit's pitch frames must still be buffered when the hit is decided
 assert MARGIN >= RADIUS + PITCH_BEFORE + 1 and MARGIN >= PITCH_FRAMES
+# a rescored candidate waits for rescore.AFTER frames; its rescore.BEFORE frames must still be buffered then
+assert MARGIN >= rescore.BEFORE + rescore.AFTER
 
 
 @dataclass
@@ -45,8 +48,10 @@ class Transcription:
 class _Picker:
     """Peak picking over activations that arrive in pieces, identical to picking on the whole track."""
 
-    def __init__(self, thresholds: np.ndarray):
+    def __init__(self, thresholds: np.ndarray, held: tuple[int, ...] = ()):
         self.th = thresholds
+        self.held = held      # heads whose peaks are candidates for a rescorer: kept in `pending`, not found
+        self.pending: list[tuple[int, int, float, float, float]] = []   # (head, frame, time, velocity, peak)
         self.acts = np.zeros((0, len(HEADS)), np.float32)
         self.vels = np.zeros((0, len(HEADS)), np.float32)
         self.start = 0        # global frame index of acts[0]
@@ -71,6 +76,9 @@ class _Picker:
             keep = (frames >= self.done) & (frames < upto)
             for t, fr, pk in zip(times[keep], frames[keep], peaks[keep]):
                 v = float(self.vels[fr - self.start, h])
+                if h in self.held:
+                    self.pending.append((h, int(fr), max(0.0, float(t)), v, float(pk)))
+                    continue
                 self.found[h].append((max(0.0, float(t)), v, float(pk)))
                 self.new_frames[h].append(int(fr))
         self.done = upto
@@ -96,19 +104,52 @@ def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where:
     import torch
 
     thresholds = np.asarray(meta["thresholds"], np.float32)
+    specs = meta.get("rescore", {})
+    rescored = {HEADS.index(h): (model.rescorers[h], float(sp["threshold"])) for h, sp in specs.items()}
+    for h, name in enumerate(HEADS):  # a rescored head's peaks are only candidates
+        if name in specs:
+            thresholds[h] = float(specs[name]["candidate_threshold"])
     mel = F.StreamingLogMel()
-    picker = _Picker(thresholds)
+    picker = _Picker(thresholds, tuple(rescored))
     fbuf = np.zeros((0, F.N_MELS), np.float32)
     fstart = 0          # global frame index of fbuf[0]
     core = 0            # next frame whose activation is wanted
+    # what the rescorers look at around a candidate: samples and activations, trimmed as fbuf is
+    abuf = np.zeros(0, np.float32)
+    astart = 0          # global sample index of abuf[0]
+    acts_buf = np.zeros((0, len(HEADS)), np.float32)
+    acts_start = 0      # global frame index of acts_buf[0]
     env_parts: list[np.ndarray] = []
     tom_pitch: list[float] = []
     peak = 0.0
 
     def feed(a: np.ndarray, v: np.ndarray, final: bool) -> None:
+        nonlocal acts_buf
+        if rescored:
+            acts_buf = np.concatenate([acts_buf, a])
         picker.feed(a, v, final=final)
         for fr in picker.new_frames[TOMS]:  # their frames are in fbuf now
             tom_pitch.append(hit_pitch(fbuf, fr - fstart))
+        rescore_pending(final)
+
+    def rescore_pending(final: bool) -> None:
+        """Decide the candidates whose +-context is complete (all of them at the end), in frame order."""
+        ready_below = acts_start + len(acts_buf) - rescore.AFTER
+        ready = [c for c in picker.pending if final or c[1] < ready_below]
+        if not ready:
+            return
+        picker.pending = [c for c in picker.pending if not (final or c[1] < ready_below)]
+        for h, (net, threshold) in rescored.items():
+            mine = [c for c in ready if c[0] == h]
+            if not mine:
+                continue
+            frames = np.array([c[1] for c in mine])
+            assert frames.min() - rescore.BEFORE >= max(fstart, acts_start) or not (fstart or acts_start), \
+                "context trimmed too early"
+            p = rescore.probabilities(net, *rescore.patches(abuf, astart, fbuf, fstart, acts_buf, acts_start, frames))
+            for (_, _, t, v, pk), q in zip(mine, p):
+                if q > threshold:
+                    picker.found[h].append((t, v, pk))
 
     def run(lo: int, hi: int, final: bool) -> None:
         """Activations of frames [core, hi) from features [lo, min(hi + MARGIN, have))."""
@@ -124,13 +165,18 @@ def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where:
         core = hi
 
     def consume(frames: np.ndarray, final: bool) -> None:
-        nonlocal fbuf, fstart
+        nonlocal fbuf, fstart, abuf, astart, acts_buf, acts_start
         fbuf = np.concatenate([fbuf, frames])
         while fstart + len(fbuf) >= core + WINDOW + MARGIN:
             run(max(0, core - MARGIN), core + WINDOW, False)
             cut = max(0, core - MARGIN - fstart)
             fbuf = fbuf[cut:]
             fstart += cut
+            if rescored:
+                cut = max(0, fstart * F.HOP - rescore.LOW_FFT // 2 - astart)
+                abuf, astart = abuf[cut:], astart + cut
+                cut = max(0, fstart - acts_start)
+                acts_buf, acts_start = acts_buf[cut:], acts_start + cut
         if final:
             have = fstart + len(fbuf)
             if have > core:
@@ -144,6 +190,8 @@ def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where:
             if not math.isfinite(level):
                 raise BreakganError(f"{where}: the audio holds non-finite samples (NaN or inf)")
             peak = max(peak, level)
+            if rescored:
+                abuf = np.concatenate([abuf, np.asarray(block, np.float32).ravel()])
             consume(mel.push(block), False)
         consume(mel.finish(), True)
     env = np.concatenate(env_parts) if env_parts else np.zeros(0, np.float32)

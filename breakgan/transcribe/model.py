@@ -18,6 +18,7 @@ from torch import nn
 
 from breakgan.errors import BreakganError
 from breakgan.transcribe import features as F
+from breakgan.transcribe.rescore import RescoreNet
 
 # Output heads; the three toms share one head, as they are rare in training data (output.tom_groups splits
 # its hits into tom_low/mid/high by pitch; HEAD_TO_PART's tom_mid is the part when there are no pitches).
@@ -50,6 +51,7 @@ class TranscribeNet(nn.Module):
         self.velocity = nn.Conv1d(hidden, n_heads, 1)
         self.register_buffer("mean", torch.zeros(n_mels))
         self.register_buffer("std", torch.ones(n_mels))
+        self.rescorers = nn.ModuleDict()  # head -> rescore.RescoreNet, filled by load_model from the metadata
 
     @staticmethod
     def context_frames() -> int:
@@ -74,6 +76,7 @@ class TranscribeEnsemble(nn.Module):
     def __init__(self, members: list[TranscribeNet]):
         super().__init__()
         self.members = nn.ModuleList(members)
+        self.rescorers = nn.ModuleDict()  # as TranscribeNet's: they judge the averaged activations
 
     @staticmethod
     def context_frames() -> int:
@@ -94,7 +97,7 @@ def average(models: list[tuple[TranscribeNet, dict]]) -> tuple[TranscribeEnsembl
     if len({json.dumps(m.get("arch"), sort_keys=True) for m in metas}) != 1:
         raise BreakganError("the models to average differ in architecture")
     records = [r for m in metas for r in (m["training"].get("members") or [m["training"]])]
-    meta = {k: v for k, v in metas[0].items() if k not in ("dev_f", "tuning_f", "thresholds_from")}
+    meta = {k: v for k, v in metas[0].items() if k not in ("dev_f", "tuning_f", "thresholds_from", "rescore")}
     meta.update(members=len(nets), parameters=sum(parameter_count(n) for n in nets),
                 training={"groove_split": "train", "members": records, "seed": records[0].get("seed", 0),
                           "train_seconds": round(sum(r.get("train_seconds", 0) for r in records), 1)})
@@ -141,6 +144,7 @@ def load_model(path: str | Path | None = None) -> tuple[TranscribeNet | Transcri
     try:
         model = (TranscribeNet(**arch) if members == 1
                  else TranscribeEnsemble([TranscribeNet(**arch) for _ in range(members)]))
+        model.rescorers.update({h: RescoreNet(len(HEADS), spec["hidden"]) for h, spec in _rescore_specs(path, meta).items()})
         missing, unexpected = model.load_state_dict(tensors, strict=False)
     except (TypeError, RuntimeError) as e:
         raise BreakganError(f"{path}: weights do not fit the transcription network ({str(e).splitlines()[0][:120]})") from None
@@ -152,6 +156,18 @@ def load_model(path: str | Path | None = None) -> tuple[TranscribeNet | Transcri
         raise BreakganError(f"{path}: metadata holds no valid per-head thresholds")
     model.eval()
     return model, meta
+
+
+def _rescore_specs(path: Path, meta: dict) -> dict:
+    """meta["rescore"]: head -> {"hidden", "candidate_threshold", "threshold"} (see rescore.py), checked."""
+    specs = meta.get("rescore", {})
+    ok = isinstance(specs, dict) and all(
+        h in HEADS and isinstance(s, dict) and isinstance(s.get("hidden"), int) and 1 <= s["hidden"] <= 1024
+        and all(isinstance(s.get(k), (int, float)) and 0 < s[k] < 1 for k in ("candidate_threshold", "threshold"))
+        for h, s in specs.items())
+    if not ok:
+        raise BreakganError(f"{path}: metadata 'rescore' must map heads to hidden, candidate_threshold, threshold")
+    return specs
 
 
 def thresholds_array(meta: dict) -> np.ndarray:

@@ -26,9 +26,10 @@ def _font(name: str):
 
 def synthesize_set(groove_root, n_clips: int, clip_s: float, seed: int, soundfonts=TRAIN_SOUNDFONTS,
                    split: str = "train", accompaniment_p: float = 0.75, hydrogen_kits: bool = True,
-                   synth_accompaniment: bool = True, accompaniment_db: tuple[float, float] = (-12.0, 6.0)):
+                   synth_accompaniment: bool = True, accompaniment_db: tuple[float, float] = (-12.0, 6.0),
+                   keep_audio: bool = False):
     """-> features (n, frames, mels) float16, onset targets (n, frames, heads) float16, velocity (same),
-    and the raw labels per clip."""
+    and the raw labels per clip; with keep_audio, also the clips' samples (n, samples) float16."""
     from breakgan.transcribe.synthesis import KitSynth, MelodicSynth, groove_files, groove_notes, make_clip, notes_window
 
     rng = np.random.default_rng(seed)
@@ -48,6 +49,7 @@ def synthesize_set(groove_root, n_clips: int, clip_s: float, seed: int, soundfon
     X = np.zeros((n_clips, frames, F.N_MELS), np.float16)
     Y = np.zeros((n_clips, frames, len(HEADS)), np.float16)
     V = np.zeros((n_clips, frames, len(HEADS)), np.float16)
+    A = np.zeros((n_clips, int(round(clip_s * F.SR)) if keep_audio else 0), np.float16)
     labels_all = []
     cache: dict = {}
     for i in range(n_clips):
@@ -60,6 +62,8 @@ def synthesize_set(groove_root, n_clips: int, clip_s: float, seed: int, soundfon
         y, labels = make_clip(notes_window(notes, start, clip_s), g.bpm, clip_s, kits,
                               melodic[int(rng.integers(len(melodic)))], rng, accompaniment=acc, head_gain_db=6.0)
         X[i] = F.log_mel(y)[:frames]
+        if keep_audio:
+            A[i, :min(len(y), A.shape[1])] = y[:A.shape[1]]
         for t, h, v in labels:
             f = int(round(t * F.FPS))
             if 0 <= f < frames:
@@ -71,7 +75,7 @@ def synthesize_set(groove_root, n_clips: int, clip_s: float, seed: int, soundfon
         labels_all.append(labels)
     for m in melodic:
         m.close()
-    return X, Y, V, labels_all
+    return (X, Y, V, labels_all, A) if keep_audio else (X, Y, V, labels_all)
 
 
 def train(X, Y, V, *, minutes: float, seed: int, threads: int = 2, batch: int = 16, crop: int = 400,

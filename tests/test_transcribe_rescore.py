@@ -1,0 +1,109 @@
+"""Rescorers (breakgan/transcribe/rescore.py): the fine low band resolves bass pitches the mel front end
+blurs, context patches are padded and level-free, a rescored head gives the same onsets streamed and in one
+pass (the path thresholds are chosen on), and a file with broken rescorer metadata is one clean error."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from breakgan.transcribe import features as F
+from breakgan.transcribe import rescore as R
+
+
+def test_low_band_resolves_bass_notes_a_semitone_apart():
+    t = np.arange(F.SR) / F.SR
+    for f in (41.2, 43.65, 110.0, 116.5):  # E1 / F1, A2 / Bb2
+        band = R.low_band(np.sin(2 * np.pi * f * t).astype(np.float32), np.array([50]))
+        assert band.shape == (1, R.LOW_BINS)
+        assert abs((np.argmax(band[0]) + 1) * F.SR / R.LOW_FFT - f) < F.SR / R.LOW_FFT  # bins start at 1
+    # the same notes through the network's front end land in one mel band or two neighbours
+    e1, f1 = (F.log_mel(np.sin(2 * np.pi * f * t).astype(np.float32))[50] for f in (41.2, 43.65))
+    assert abs(int(np.argmax(e1)) - int(np.argmax(f1))) <= 1
+
+
+def test_patches_are_padded_at_the_edges_and_level_free():
+    rng = np.random.default_rng(0)
+    audio = rng.standard_normal(F.SR).astype(np.float32)
+    mel = F.log_mel(audio)
+    acts = rng.random((len(mel), 7)).astype(np.float32)
+    low, m, a = R.patches(audio, 0, mel, 0, acts, 0, np.array([0, 50]))
+    assert low.shape == (2, R.WIDTH, R.LOW_BINS) and m.shape == (2, R.WIDTH, F.N_MELS) and a.shape == (2, R.WIDTH, 7)
+    assert not a[0, :R.BEFORE].any() and np.array_equal(a[0, R.BEFORE], acts[0])  # frames before 0 are zeros
+    louder = R.patches(audio * 10, 0, F.log_mel(audio * 10), 0, acts, 0, np.array([50]))
+    np.testing.assert_allclose(louder[0][0], low[1], atol=1e-3)
+    np.testing.assert_allclose(louder[1][0], m[1], atol=1e-3)
+    # a window of the signal (offsets given) sees what the whole signal shows
+    part = R.patches(audio[4000:], 4000, mel[20:], 20, acts[20:], 20, np.array([50]))
+    for whole, win in zip((low[1], m[1], a[1]), part):
+        np.testing.assert_allclose(win[0], whole, atol=1e-4)
+    empty = R.patches(audio, 0, mel, 0, acts, 0, np.array([], np.int64))
+    assert [x.shape[0] for x in empty] == [0, 0, 0]
+
+
+def test_a_rescored_head_streams_as_it_is_tuned():
+    """transcribe_blocks (streamed in small windows) keeps exactly the candidates whose rescorer probability
+    head_candidates finds above the threshold, and the rescorer does reject some peaks."""
+    import torch
+
+    from breakgan.transcribe import infer
+    from breakgan.transcribe.model import HEADS, load_model
+
+    model, meta = load_model()
+    if not meta.get("rescore"):
+        pytest.skip("the shipped model has no rescorer")
+    rng = np.random.default_rng(1)
+    n = F.SR * 12
+    t = np.arange(n) / F.SR
+    y = 0.02 * rng.standard_normal(n)
+    for k, start in enumerate(np.arange(0.25, 11.5, 0.25)):  # thumps, bass notes and clicks
+        s = int(start * F.SR)
+        seg = t[:F.SR // 3]
+        if k % 3 == 0:    # a kick-like falling sine
+            y[s:s + len(seg)] += 0.8 * np.sin(2 * np.pi * (50 * seg + 150 * 0.03 * (1 - np.exp(-seg / 0.03)))) * np.exp(-seg / 0.12)
+        elif k % 3 == 1:  # a bass note with a click on it
+            y[s:s + len(seg)] += 0.4 * np.sin(2 * np.pi * 55 * seg) * np.minimum(1, seg / 0.005)
+            y[s:s + 80] += 0.5 * rng.standard_normal(80)
+        else:             # a noise burst (snare-like)
+            y[s:s + 2000] += 0.5 * rng.standard_normal(2000) * np.exp(-np.arange(2000) / 500)
+    y = y.astype(np.float32)
+    window = infer.WINDOW
+    try:
+        infer.WINDOW = 300
+        streamed = infer.transcribe_blocks((y[i:i + 5555] for i in range(0, n, 5555)), model, meta)
+    finally:
+        infer.WINDOW = window
+    x = F.log_mel(y)
+    with torch.no_grad():
+        acts = torch.sigmoid(model(torch.from_numpy(x)[None])[0])[0].numpy()
+    cands = R.head_candidates(model, meta, y, x, acts, 0.3)
+    rejected = kept_all = 0
+    for name, spec in meta["rescore"].items():
+        times, _, scores = cands[HEADS.index(name)]
+        kept = times[scores > spec["threshold"]]
+        rejected += int((scores <= spec["threshold"]).sum())
+        kept_all += len(kept)
+        np.testing.assert_allclose(streamed.onsets[name][:, 0], kept, atol=1e-6)
+    assert rejected > 0 and kept_all > 5, (rejected, kept_all)
+
+
+def test_broken_rescorer_metadata_is_one_clean_error(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from breakgan.errors import BreakganError
+    from breakgan.transcribe.model import SHIPPED, load_model
+
+    with safe_open(str(SHIPPED), framework="pt") as f:
+        meta = json.loads(f.metadata()["breakgan"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    for bad in ({"kick": {"hidden": 128, "candidate_threshold": 0.3}},             # no threshold
+                {"cowbell": {"hidden": 128, "candidate_threshold": 0.3, "threshold": 0.5}},
+                {"kick": {"hidden": 128, "candidate_threshold": 1.5, "threshold": 0.5}},
+                {"kick": {"hidden": 64, "candidate_threshold": 0.3, "threshold": 0.5}}):  # weights of another size
+        path = tmp_path / "bad.safetensors"
+        save_file(tensors, str(path), metadata={"breakgan": json.dumps({**meta, "rescore": bad})})
+        with pytest.raises(BreakganError, match="bad.safetensors"):
+            load_model(path)
