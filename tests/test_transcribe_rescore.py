@@ -107,3 +107,30 @@ def test_broken_rescorer_metadata_is_one_clean_error(tmp_path):
         save_file(tensors, str(path), metadata={"breakgan": json.dumps({**meta, "rescore": bad})})
         with pytest.raises(BreakganError, match="bad.safetensors"):
             load_model(path)
+
+
+def test_train_rescore_attaches_a_rescorer_that_loads_and_runs(tmp_path, shared_dir, capsys):
+    """Four synthesized clips and a few seconds of training: the file written loads, carries the rescorer and
+    its training record, and transcribes; wrong options are one line each, before any synthesis."""
+    from breakgan.transcribe import infer
+    from breakgan.transcribe.model import SHIPPED, load_model
+    from breakgan.transcribe.train_rescore import main
+
+    groove = shared_dir / "data" / "groove"
+    if not (groove / "info.csv").is_file():
+        pytest.skip("no Groove MIDI Dataset in ../shared/")
+    for bad, says in ((["--heads", "cowbell"], "--heads cowbell"), (["--minutes", "1", "2"], "--minutes")):
+        with pytest.raises(SystemExit) as e:
+            main(["--groove", str(groove), "--work", str(tmp_path / "w"), "--model", str(SHIPPED),
+                  "--out", str(tmp_path / "x.safetensors"), *bad])
+        assert e.value.code == 2 and says in capsys.readouterr().err
+    out = tmp_path / "r.safetensors"
+    main(["--groove", str(groove), "--work", str(tmp_path / "w"), "--model", str(SHIPPED), "--heads", "kick",
+          "--seeds", "7", "--clips", "4", "--minutes", "0.05", "--threads", "1", "--out", str(out)])
+    model, meta = load_model(out)
+    assert "kick" in model.rescorers and meta["rescore"]["kick"]["training"]["clips"] == 4
+    assert meta["rescore"]["kick"]["training"]["candidates"] > 0
+    y = np.zeros(F.SR * 3, np.float32)
+    y[::4000] = 0.9
+    tr = infer.transcribe_blocks([y], model, meta)
+    assert set(tr.onsets) == set(meta["heads"])

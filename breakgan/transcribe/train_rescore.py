@@ -79,6 +79,8 @@ def fit(data: dict[str, np.ndarray], head: int, *, minutes: float, seed: int = 0
     t0, step, budget = time.time(), 0, minutes * 60
 
     def held_accuracy() -> tuple[float, float]:
+        if len(held) == 0:
+            return float("nan"), float("nan")
         net.eval()
         with torch.no_grad():
             p = torch.cat([torch.sigmoid(net(low[held[i:i + 512]], mel[held[i:i + 512]], acts[held[i:i + 512]]))
