@@ -151,6 +151,8 @@ def main(argv=None):
     ap.add_argument("--tune-clips", type=int, default=0, help="pool N training-kit clips into the choice")
     ap.add_argument("--write", default=None, help="save the (one) model with the thresholds found here")
     ap.add_argument("--ensemble", action="store_true", help="evaluate (and --write) the --model files averaged")
+    ap.add_argument("--without", nargs="+", default=[], metavar="HEAD",
+                    help="evaluate (and --write) the model(s) with these heads' rescorers removed")
     a = ap.parse_args(argv)
     if a.ensemble and len(a.model) < 2:
         sys.exit("--ensemble: give two or more --model files")
@@ -180,6 +182,18 @@ def main(argv=None):
 
             net, meta = average([load_model(m) for m in a.model])
             a.model = [str(save_model(net, Path(tmp) / "ensemble.safetensors", meta))]
+        if a.without:  # the network's own peaks decide these heads again
+            from breakgan.transcribe.model import save_model
+
+            stripped = []
+            for k, m in enumerate(a.model):
+                net, meta = load_model(m)
+                rescore = {h: s for h, s in meta.get("rescore", {}).items() if h not in a.without}
+                for h in a.without:
+                    if h in net.rescorers:
+                        del net.rescorers[h]
+                stripped.append(str(save_model(net, Path(tmp) / f"without_{k}.safetensors", {**meta, "rescore": rescore})))
+            a.model = stripped
         rendered = dev_set(a.groove, a.files, Path(tmp))
         for m in a.model:
             res = evaluate(m, rendered, tuning_counts(m, a.groove, a.tune_clips) if a.tune_clips else None)

@@ -139,15 +139,16 @@ def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where:
         if not ready:
             return
         picker.pending = [c for c in picker.pending if not (final or c[1] < ready_below)]
+        frames, where = np.unique([c[1] for c in ready], return_inverse=True)  # heads share patches
+        assert frames.min() - rescore.BEFORE >= max(fstart, acts_start) or not (fstart or acts_start), \
+            "context trimmed too early"
+        patches = rescore.patches(abuf, astart, fbuf, fstart, acts_buf, acts_start, frames)
         for h, (net, threshold) in rescored.items():
-            mine = [c for c in ready if c[0] == h]
-            if not mine:
+            rows = [k for k, c in enumerate(ready) if c[0] == h]
+            if not rows:
                 continue
-            frames = np.array([c[1] for c in mine])
-            assert frames.min() - rescore.BEFORE >= max(fstart, acts_start) or not (fstart or acts_start), \
-                "context trimmed too early"
-            p = rescore.probabilities(net, *rescore.patches(abuf, astart, fbuf, fstart, acts_buf, acts_start, frames))
-            for (_, _, t, v, pk), q in zip(mine, p):
+            p = rescore.probabilities(net, *(x[where[rows]] for x in patches))
+            for (_, _, t, v, pk), q in zip((ready[k] for k in rows), p):
                 if q > threshold:
                     picker.found[h].append((t, v, pk))
 

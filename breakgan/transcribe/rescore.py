@@ -30,6 +30,8 @@ def low_band(audio: np.ndarray, frames: np.ndarray, first_sample: int = 0) -> np
     centred on sample i * HOP; `audio` starts at sample `first_sample`; zeros outside it).
     -> (len(frames), LOW_BINS) float32."""
     frames = np.asarray(frames, np.int64)
+    if len(frames) > 512:  # the sample index grid is 16 kB a frame: a span is done in pieces
+        return np.concatenate([low_band(audio, frames[i:i + 512], first_sample) for i in range(0, len(frames), 512)])
     starts = frames * F.HOP - LOW_FFT // 2 - first_sample
     idx = starts[:, None] + np.arange(LOW_FFT)[None, :]
     inside = (idx >= 0) & (idx < len(audio))
@@ -53,8 +55,12 @@ def patches(audio, first_sample, logmel, mel_first, acts, act_first, frames) -> 
     -> low (n, WIDTH, LOW_BINS), mel (n, WIDTH, N_MELS), acts (n, WIDTH, heads); each log patch less its
     own mean, so the level of the song does not matter."""
     low, mel, act = [], [], []
-    for fr in np.asarray(frames, np.int64):
-        lb = low_band(audio, np.arange(fr - BEFORE, fr + AFTER + 1), first_sample)
+    frames = np.asarray(frames, np.int64)
+    if len(frames):  # neighbouring candidates share most frames: one FFT per frame of the span
+        span_first = int(frames.min()) - BEFORE
+        span = low_band(audio, np.arange(span_first, int(frames.max()) + AFTER + 1), first_sample)
+    for fr in frames:
+        lb = span[fr - BEFORE - span_first:fr + AFTER + 1 - span_first]
         lm = _window(logmel, int(fr), mel_first)
         low.append(lb - lb.mean())
         mel.append(lm - lm.mean())
