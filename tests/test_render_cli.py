@@ -67,7 +67,7 @@ def test_render_audio_renders_the_transcribed_drums(tmp_path, run_dir, monkeypat
     the part streams, the same frames come out, the song is the audio, and the kicks are the song's."""
     from breakgan.render import frames
     from breakgan.timeline import timeline_from_drums
-    from breakgan.transcribe.peaks import match
+    from breakgan.transcribe.peaks import match, prf
 
     song = tmp_path / "groove.wav"
     ref = groove_song(song, bars=2)  # 5.8 s: bass and chords over a rock groove
@@ -95,7 +95,10 @@ def test_render_audio_renders_the_transcribed_drums(tmp_path, run_dir, monkeypat
 
     kicks = by_audio["kick"]
     tp, fp, fn, err = match(ref["kick"], kicks[:, 0], tol=0.05)
-    assert fn == 0 and tp == len(ref["kick"]), (ref["kick"], kicks[:, 0])  # every kick of the song is rendered
+    # the kicks rendered are the song's: issue 15's per-part floor, F >= 0.8, counting bass notes taken for kicks
+    # as well as kicks missed (the model before the rescorers found all 8 here with 3 false ones, F 0.84; now 7
+    # with 1, F 0.875)
+    assert prf(tp, fp, fn)[2] >= 0.8, (ref["kick"], kicks[:, 0])
     assert np.all((kicks[:, 1] > 0) & (kicks[:, 1] <= 1))
     assert len(np.unique(kicks[:, 1])) > 1  # velocities come from the model, not a constant
 

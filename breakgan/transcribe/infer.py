@@ -3,8 +3,10 @@
 Memory stays flat whatever the length: features are computed per block, the network runs on windows
 of WINDOW frames with MARGIN frames of context either side (more than its receptive field, so the
 result is that of one pass over the whole signal), and peaks are picked as soon as their +-RADIUS
-neighbourhood is known. Only the onsets found, one pitch per tom hit (measured while its frames are still
-buffered) and a tempo envelope of 4 bytes per 10 ms frame are kept.
+neighbourhood is known; a head with a rescorer (rescore.py) keeps its peaks as candidates until
+rescore.AFTER frames of activations follow them, then lets the rescorer decide. Only the onsets found,
+one pitch per tom hit (measured while its frames are still buffered) and a tempo envelope of 4 bytes per
+10 ms frame are kept.
 """
 
 from __future__ import annotations
