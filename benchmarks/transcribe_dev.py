@@ -154,6 +154,10 @@ def main(argv=None):
     ap.add_argument("--without", nargs="+", default=[], metavar="HEAD",
                     help="evaluate (and --write) the model(s) with these heads' rescorers removed")
     a = ap.parse_args(argv)
+    from breakgan.transcribe.model import HEADS
+
+    if bad := [h for h in a.without if h not in HEADS]:
+        sys.exit(f"--without {' '.join(bad)}: not a head ({', '.join(HEADS)})")
     if a.ensemble and len(a.model) < 2:
         sys.exit("--ensemble: give two or more --model files")
     if a.write and len(a.model) != 1 and not a.ensemble:

@@ -134,8 +134,10 @@ def main(argv=None):
         ap.error(f"--model: {e}")
     if bad := [h for h in a.heads if h not in HEADS]:
         ap.error(f"--heads {' '.join(bad)}: not a head ({', '.join(HEADS)})")
-    if len(a.minutes) not in (1, len(a.heads)):
-        ap.error("--minutes: one value, or one per head")
+    if len(a.minutes) not in (1, len(a.heads)) or not all(0 < m <= 24 * 60 for m in a.minutes):
+        ap.error("--minutes: one value, or one per head, each above 0 (at most a day)")
+    if not 1 <= a.clips <= 100_000 or not 1 <= a.threads <= 64:
+        ap.error("--clips: 1..100000 per set; --threads: 1..64")
     if not (Path(a.groove) / "info.csv").is_file():
         ap.error(f"--groove {a.groove}: no info.csv there (the Groove MIDI Dataset folder)")
     torch.set_num_threads(a.threads)
