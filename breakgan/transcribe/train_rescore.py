@@ -145,7 +145,11 @@ def main(argv=None):
     work.mkdir(parents=True, exist_ok=True)
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(a.threads) as pool:  # synthesis is single-threaded: one set per process
+    import multiprocessing
+
+    # synthesis is single-threaded: one set per process; spawned, as a child forked after torch's thread
+    # pool started can hang
+    with ProcessPoolExecutor(a.threads, mp_context=multiprocessing.get_context("spawn")) as pool:
         sets = list(pool.map(functools.partial(synthesized, a.groove, work), a.seeds, [a.clips] * len(a.seeds)))
     minutes = a.minutes * len(a.heads) if len(a.minutes) == 1 else a.minutes
     meta = {**meta, "rescore": dict(meta.get("rescore", {}))}
