@@ -24,6 +24,23 @@ def test_low_band_resolves_bass_notes_a_semitone_apart():
     assert abs(int(np.argmax(e1)) - int(np.argmax(f1))) <= 1
 
 
+def test_high_band_tells_a_sharp_attack_from_a_swell():
+    """A click and a 30 ms swell of the same 4 kHz tone, both starting at one frame: in the fine high band
+    the click's power rises by more within 10 ms (steps of 2.5 ms)."""
+    t = np.arange(F.SR // 2) / F.SR
+    tone = np.sin(2 * np.pi * 4000 * t)
+    frame = 20
+    s = frame * F.HOP
+    click, swell = np.zeros_like(t), np.zeros_like(t)
+    click[s:] = tone[s:] * np.exp(-(t[s:] - t[s]) / 0.02)
+    swell[s:] = tone[s:] * np.minimum(1, (t[s:] - t[s]) / 0.03) * np.exp(-np.maximum(0, t[s:] - t[s] - 0.03) / 0.02)
+    bands = [R.high_band(y.astype(np.float32), np.array([frame]))[0] for y in (click, swell)]
+    assert bands[0].shape == (R.HIGH_WIDTH, R.HIGH_BINS.stop - R.HIGH_BINS.start)
+    tone_bin = int(4000 / (F.SR / R.HIGH_FFT)) - R.HIGH_BINS.start
+    rise = [b[R.HIGH_BEFORE + 2, tone_bin] - b[R.HIGH_BEFORE - 2, tone_bin] for b in bands]  # 10 ms apart
+    assert rise[0] > 10 and rise[0] > rise[1] + 3, rise  # log power: e^10 for the click
+
+
 def test_patches_are_padded_at_the_edges_and_level_free():
     rng = np.random.default_rng(0)
     audio = rng.standard_normal(F.SR).astype(np.float32)
@@ -41,6 +58,14 @@ def test_patches_are_padded_at_the_edges_and_level_free():
         np.testing.assert_allclose(win[0], whole, atol=1e-4)
     empty = R.patches(audio, 0, mel, 0, acts, 0, np.array([], np.int64))
     assert [x.shape[0] for x in empty] == [0, 0, 0]
+    # the fine high band: the same rules (offsets, padding, level)
+    *_, high = R.patches(audio, 0, mel, 0, acts, 0, np.array([0, 50]), high=True)
+    assert high.shape == (2, R.HIGH_WIDTH, R.HIGH_BINS.stop - R.HIGH_BINS.start)
+    np.testing.assert_allclose(R.patches(audio * 10, 0, mel, 0, acts, 0, np.array([50]), high=True)[3][0], high[1],
+                               atol=1e-3)
+    np.testing.assert_allclose(R.patches(audio[4000:], 4000, mel[20:], 20, acts[20:], 20, np.array([50]),
+                                         high=True)[3][0], high[1], atol=1e-4)
+    assert R.patches(audio, 0, mel, 0, acts, 0, np.array([], np.int64), high=True)[3].shape[0] == 0
 
 
 def test_a_rescored_head_streams_as_it_is_tuned():
@@ -101,7 +126,9 @@ def test_broken_rescorer_metadata_is_one_clean_error(tmp_path):
     for bad in ({"kick": {"hidden": 128, "candidate_threshold": 0.3}},             # no threshold
                 {"cowbell": {"hidden": 128, "candidate_threshold": 0.3, "threshold": 0.5}},
                 {"kick": {"hidden": 128, "candidate_threshold": 1.5, "threshold": 0.5}},
-                {"kick": {"hidden": 64, "candidate_threshold": 0.3, "threshold": 0.5}}):  # weights of another size
+                {"kick": {"hidden": 64, "candidate_threshold": 0.3, "threshold": 0.5}},  # weights of another size
+                {"kick": {"hidden": 128, "candidate_threshold": 0.3, "threshold": 0.5, "high": "yes"}},
+                {"kick": {"hidden": 128, "candidate_threshold": 0.3, "threshold": 0.5, "high": True}}):  # no branch
         path = tmp_path / "bad.safetensors"
         save_file(tensors, str(path), metadata={"breakgan": json.dumps({**meta, "rescore": bad})})
         with pytest.raises(BreakganError, match="bad.safetensors"):
@@ -129,6 +156,13 @@ def test_train_rescore_attaches_a_rescorer_that_loads_and_runs(tmp_path, shared_
     model, meta = load_model(out)
     assert "kick" in model.rescorers and meta["rescore"]["kick"]["training"]["clips"] == 4
     assert meta["rescore"]["kick"]["training"]["candidates"] > 0
+    # a rescorer with the fine high band added beside it (the synthesized set is reused from --work)
+    both = tmp_path / "r2.safetensors"
+    main(["--groove", str(groove), "--work", str(tmp_path / "w"), "--model", str(out), "--heads", "snare", "--high",
+          "--keep", "kick", "--seeds", "7", "--clips", "4", "--minutes", "0.05", "--threads", "1", "--out", str(both)])
+    model, meta = load_model(both)
+    assert set(meta["rescore"]) == {"kick", "snare"} and meta["rescore"]["snare"]["high"] is True
+    assert model.rescorers["snare"].high is not None and model.rescorers["kick"].high is None
     y = np.zeros(F.SR * 3, np.float32)
     y[::4000] = 0.9
     tr = infer.transcribe_blocks([y], model, meta)

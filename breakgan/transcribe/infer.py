@@ -108,6 +108,7 @@ def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where:
     thresholds = np.asarray(meta["thresholds"], np.float32)
     specs = meta.get("rescore", {})
     rescored = {HEADS.index(h): (model.rescorers[h], float(sp["threshold"])) for h, sp in specs.items()}
+    high = any(sp.get("high") for sp in specs.values())
     for h, name in enumerate(HEADS):  # a rescored head's peaks are only candidates
         if name in specs:
             thresholds[h] = float(specs[name]["candidate_threshold"])
@@ -144,7 +145,7 @@ def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where:
         frames, where = np.unique([c[1] for c in ready], return_inverse=True)  # heads share patches
         assert frames.min() - rescore.BEFORE >= max(fstart, acts_start) or not (fstart or acts_start), \
             "context trimmed too early"
-        patches = rescore.patches(abuf, astart, fbuf, fstart, acts_buf, acts_start, frames)
+        patches = rescore.patches(abuf, astart, fbuf, fstart, acts_buf, acts_start, frames, high=high)
         for h, (net, threshold) in rescored.items():
             rows = [k for k, c in enumerate(ready) if c[0] == h]
             if not rows:

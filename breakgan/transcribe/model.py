@@ -144,7 +144,8 @@ def load_model(path: str | Path | None = None) -> tuple[TranscribeNet | Transcri
     try:
         model = (TranscribeNet(**arch) if members == 1
                  else TranscribeEnsemble([TranscribeNet(**arch) for _ in range(members)]))
-        model.rescorers.update({h: RescoreNet(len(HEADS), spec["hidden"]) for h, spec in _rescore_specs(path, meta).items()})
+        model.rescorers.update({h: RescoreNet(len(HEADS), spec["hidden"], bool(spec.get("high")))
+                                for h, spec in _rescore_specs(path, meta).items()})
         missing, unexpected = model.load_state_dict(tensors, strict=False)
     except (TypeError, RuntimeError) as e:
         raise BreakganError(f"{path}: weights do not fit the transcription network ({str(e).splitlines()[0][:120]})") from None
@@ -159,14 +160,17 @@ def load_model(path: str | Path | None = None) -> tuple[TranscribeNet | Transcri
 
 
 def _rescore_specs(path: Path, meta: dict) -> dict:
-    """meta["rescore"]: head -> {"hidden", "candidate_threshold", "threshold"} (see rescore.py), checked."""
+    """meta["rescore"]: head -> {"hidden", "candidate_threshold", "threshold", optional "high"} (see
+    rescore.py), checked."""
     specs = meta.get("rescore", {})
     ok = isinstance(specs, dict) and all(
         h in HEADS and isinstance(s, dict) and isinstance(s.get("hidden"), int) and 1 <= s["hidden"] <= 1024
         and all(isinstance(s.get(k), (int, float)) and 0 < s[k] < 1 for k in ("candidate_threshold", "threshold"))
+        and isinstance(s.get("high", False), bool)
         for h, s in specs.items())
     if not ok:
-        raise BreakganError(f"{path}: metadata 'rescore' must map heads to hidden, candidate_threshold, threshold")
+        raise BreakganError(f"{path}: metadata 'rescore' must map heads to hidden, candidate_threshold, "
+                            "threshold (and optionally high: true/false)")
     return specs
 
 

@@ -7,6 +7,10 @@ it looks like a kick through coarse bands) and missed kicks under a snare peak a
 threshold. A bass note is a steady pitch with harmonics, a kick a short falling thump: told apart in
 the fine low band. Candidates are peaks above CANDIDATE_THRESHOLD, so the rescorer can also recover kicks
 the network was unsure of.
+
+A rescorer may also see a **fine high band** (`high`): 8 ms FFTs every 2.5 ms, 2-8 kHz, from 50 ms before
+to 100 ms after the candidate. The log-mel front end's 64 ms window smears a hi-hat's or a snare's
+few-millisecond attack, so a sharp hit and the softer onset of a chord look alike through it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ BEFORE, AFTER = 10, 30      # frames of context: 100 ms before the candidate, 30
 WIDTH = BEFORE + AFTER + 1
 CANDIDATE_THRESHOLD = 0.3
 _WINDOW = np.hanning(LOW_FFT + 1)[:-1].astype(np.float32)
+HIGH_FFT, HIGH_HOP = 128, 40          # 8 ms windows every 2.5 ms at 16 kHz
+HIGH_BEFORE, HIGH_AFTER = 20, 40      # 50 ms before the candidate, 100 ms after
+HIGH_WIDTH = HIGH_BEFORE + HIGH_AFTER
+HIGH_BINS = slice(16, 65)             # 125 Hz bins: 2-8 kHz
+_HIGH_WINDOW = np.hanning(HIGH_FFT + 1)[:-1].astype(np.float32)
 
 
 def low_band(audio: np.ndarray, frames: np.ndarray, first_sample: int = 0) -> np.ndarray:
@@ -41,6 +50,21 @@ def low_band(audio: np.ndarray, frames: np.ndarray, first_sample: int = 0) -> np
     return np.log(spec + 1e-6).astype(np.float32)
 
 
+def high_band(audio: np.ndarray, frames: np.ndarray, first_sample: int = 0) -> np.ndarray:
+    """Log power of 2-8 kHz in HIGH_WIDTH short windows around each frame's sample (the k-th window
+    centred HIGH_HOP * (k - HIGH_BEFORE) samples from it; zeros outside `audio`) -> (n, HIGH_WIDTH, 49)."""
+    frames = np.asarray(frames, np.int64)
+    if len(frames) > 256:
+        return np.concatenate([high_band(audio, frames[i:i + 256], first_sample) for i in range(0, len(frames), 256)])
+    centres = frames[:, None] * F.HOP + (np.arange(HIGH_WIDTH) - HIGH_BEFORE)[None, :] * HIGH_HOP
+    idx = (centres - HIGH_FFT // 2 - first_sample)[..., None] + np.arange(HIGH_FFT)
+    inside = (idx >= 0) & (idx < len(audio))
+    seg = np.zeros(idx.shape, np.float32)
+    seg[inside] = audio[idx[inside]]
+    spec = np.abs(np.fft.rfft(seg * _HIGH_WINDOW, axis=-1)[..., HIGH_BINS]) ** 2
+    return np.log(spec + 1e-6).astype(np.float32)
+
+
 def _window(a: np.ndarray, frame: int, first_frame: int) -> np.ndarray:
     """a[frame - BEFORE : frame + AFTER + 1] (a starts at first_frame), zero rows outside a."""
     rows = np.arange(frame - BEFORE, frame + AFTER + 1) - first_frame
@@ -50,10 +74,12 @@ def _window(a: np.ndarray, frame: int, first_frame: int) -> np.ndarray:
     return out
 
 
-def patches(audio, first_sample, logmel, mel_first, acts, act_first, frames) -> tuple[np.ndarray, ...]:
+def patches(audio, first_sample, logmel, mel_first, acts, act_first, frames,
+            high: bool = False) -> tuple[np.ndarray, ...]:
     """Inputs of RescoreNet for candidates at `frames` (global frame indices):
-    -> low (n, WIDTH, LOW_BINS), mel (n, WIDTH, N_MELS), acts (n, WIDTH, heads); each log patch less its
-    own mean, so the level of the song does not matter."""
+    -> low (n, WIDTH, LOW_BINS), mel (n, WIDTH, N_MELS), acts (n, WIDTH, heads) and, with `high`, the fine
+    high band (n, HIGH_WIDTH, 49); each log patch less its own mean, so the level of the song does not
+    matter."""
     low, mel, act = [], [], []
     frames = np.asarray(frames, np.int64)
     if len(frames):  # neighbouring candidates share most frames: one FFT per frame of the span
@@ -67,9 +93,14 @@ def patches(audio, first_sample, logmel, mel_first, acts, act_first, frames) -> 
         act.append(_window(acts, int(fr), act_first))
     n_heads = acts.shape[1]
     if not low:
-        return (np.zeros((0, WIDTH, LOW_BINS), np.float32), np.zeros((0, WIDTH, F.N_MELS), np.float32),
-                np.zeros((0, WIDTH, n_heads), np.float32))
-    return np.stack(low), np.stack(mel), np.stack(act)
+        out = (np.zeros((0, WIDTH, LOW_BINS), np.float32), np.zeros((0, WIDTH, F.N_MELS), np.float32),
+               np.zeros((0, WIDTH, n_heads), np.float32))
+        return (*out, np.zeros((0, HIGH_WIDTH, HIGH_BINS.stop - HIGH_BINS.start), np.float32)) if high else out
+    out = (np.stack(low), np.stack(mel), np.stack(act))
+    if high:
+        hb = high_band(audio, frames, first_sample)
+        out = (*out, hb - hb.mean(axis=(1, 2), keepdims=True))
+    return out
 
 
 def _branch() -> nn.Sequential:
@@ -82,24 +113,30 @@ def _branch() -> nn.Sequential:
 class RescoreNet(nn.Module):
     """(low, mel, acts) patches of candidates -> one logit each: a hit of this net's head or not."""
 
-    def __init__(self, n_heads: int, hidden: int = 128):
+    def __init__(self, n_heads: int, hidden: int = 128, high: bool = False):
         super().__init__()
         self.low, self.mel = _branch(), _branch()
-        self.mlp = nn.Sequential(nn.Linear(2 * 512 + WIDTH * n_heads, hidden), nn.ReLU(), nn.Dropout(0.2),
-                                 nn.Linear(hidden, 1))
+        self.high = _branch() if high else None
+        self.mlp = nn.Sequential(nn.Linear((3 if high else 2) * 512 + WIDTH * n_heads, hidden), nn.ReLU(),
+                                 nn.Dropout(0.2), nn.Linear(hidden, 1))
 
-    def forward(self, low: torch.Tensor, mel: torch.Tensor, acts: torch.Tensor) -> torch.Tensor:
-        z = torch.cat([self.low(low.transpose(1, 2)[:, None]), self.mel(mel.transpose(1, 2)[:, None]),
-                       acts.flatten(1)], 1)
-        return self.mlp(z)[:, 0]
+    def forward(self, low: torch.Tensor, mel: torch.Tensor, acts: torch.Tensor,
+                high: torch.Tensor | None = None) -> torch.Tensor:
+        z = [self.low(low.transpose(1, 2)[:, None]), self.mel(mel.transpose(1, 2)[:, None]), acts.flatten(1)]
+        if self.high is not None:
+            z.append(self.high(high.transpose(1, 2)[:, None]))
+        return self.mlp(torch.cat(z, 1))[:, 0]
 
 
-def probabilities(net: RescoreNet, low: np.ndarray, mel: np.ndarray, acts: np.ndarray) -> np.ndarray:
-    """RescoreNet's probability per candidate (patches as `patches` returns them)."""
+def probabilities(net: RescoreNet, low: np.ndarray, mel: np.ndarray, acts: np.ndarray,
+                  high: np.ndarray | None = None) -> np.ndarray:
+    """RescoreNet's probability per candidate (patches as `patches` returns them; `high` is used only by
+    a net with the high branch)."""
     if len(low) == 0:
         return np.zeros(0, np.float32)
+    inputs = (low, mel, acts) if net.high is None else (low, mel, acts, high)
     with torch.no_grad():
-        logits = net(*(torch.from_numpy(np.ascontiguousarray(x, np.float32)) for x in (low, mel, acts)))
+        logits = net(*(torch.from_numpy(np.ascontiguousarray(x, np.float32)) for x in inputs))
     return torch.sigmoid(logits).numpy()
 
 
@@ -115,7 +152,7 @@ def head_candidates(model, meta: dict, audio: np.ndarray, logmel: np.ndarray, ac
     for h, name in enumerate(meta["heads"]):
         spec = meta.get("rescore", {}).get(name)
         frames, times, peaks = peak_frames(acts[:, h], spec["candidate_threshold"] if spec else floor)
-        scores = peaks if spec is None else probabilities(model.rescorers[name],
-                                                          *patches(audio, 0, logmel, 0, acts, 0, frames))
+        scores = peaks if spec is None else probabilities(
+            model.rescorers[name], *patches(audio, 0, logmel, 0, acts, 0, frames, high=bool(spec.get("high"))))
         out.append((times, peaks, np.asarray(scores, np.float64)))
     return out

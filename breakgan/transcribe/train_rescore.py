@@ -40,14 +40,15 @@ def synthesized(groove: str, work: Path, seed: int, clips: int) -> tuple[np.ndar
     return X, A, labels
 
 
-def candidate_set(model, heads: list[str], X, A, labels, head: str) -> dict[str, np.ndarray]:
-    """The patches of `head`'s candidates in clips (X log-mel, A audio, labels) and their 0/1 targets."""
+def candidate_set(model, heads: list[str], X, A, labels, head: str, high: bool = False) -> dict[str, np.ndarray]:
+    """The patches of `head`'s candidates in clips (X log-mel, A audio, labels) and their 0/1 targets
+    (with `high`, the fine high band's patches too)."""
     import torch
 
     from breakgan.transcribe.peaks import match_pairs, peak_frames
 
     h = heads.index(head)
-    out = {k: [] for k in ("low", "mel", "acts", "y", "peak")}
+    out = {k: [] for k in ("low", "mel", "acts", "y", "peak", *(("high",) if high else ()))}
     for b in range(0, len(X), 25):
         with torch.no_grad():
             acts = torch.sigmoid(model(torch.from_numpy(X[b:b + 25].astype(np.float32)))[0]).numpy()
@@ -56,8 +57,9 @@ def candidate_set(model, heads: list[str], X, A, labels, head: str) -> dict[str,
             ref = np.array([t for t, hh, _ in labels[b + i] if hh == h])
             y = np.zeros(len(frames), np.float32)
             y[match_pairs(ref, times)[:, 1]] = 1.0
-            low, mel, act = R.patches(A[b + i].astype(np.float32), 0, X[b + i].astype(np.float32), 0, a, 0, frames)
-            for k, v in (("low", low), ("mel", mel), ("acts", act), ("y", y), ("peak", peaks)):
+            low, mel, act, *hb = R.patches(A[b + i].astype(np.float32), 0, X[b + i].astype(np.float32), 0, a, 0,
+                                           frames, high=high)
+            for k, v in (("low", low), ("mel", mel), ("acts", act), ("y", y), ("peak", peaks), *(("high", x) for x in hb)):
                 out[k].append(v)
     return {k: np.concatenate(v) for k, v in out.items()}
 
@@ -70,11 +72,16 @@ def fit(data: dict[str, np.ndarray], head: int, *, minutes: float, seed: int = 0
     import torch
 
     torch.manual_seed(seed)
-    low, mel, acts, y = (torch.from_numpy(data[k].astype(np.float32)) for k in ("low", "mel", "acts", "y"))
+    low, mel, acts, y = (torch.from_numpy(data[k].astype(np.float32, copy=False)) for k in ("low", "mel", "acts", "y"))
+    high = torch.from_numpy(data["high"].astype(np.float32, copy=False)) if "high" in data else None
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(y))
     held, train = perm[:len(y) // 10], perm[len(y) // 10:]
-    net = R.RescoreNet(acts.shape[2], hidden)
+    net = R.RescoreNet(acts.shape[2], hidden, high=high is not None)
+
+    def inputs(idx, a=None):
+        x = (low[idx], mel[idx], acts[idx] if a is None else a)
+        return x if high is None else (*x, high[idx])
     opt = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-4)
     t0, step, budget = time.time(), 0, minutes * 60
 
@@ -83,8 +90,7 @@ def fit(data: dict[str, np.ndarray], head: int, *, minutes: float, seed: int = 0
             return float("nan"), float("nan")
         net.eval()
         with torch.no_grad():
-            p = torch.cat([torch.sigmoid(net(low[held[i:i + 512]], mel[held[i:i + 512]], acts[held[i:i + 512]]))
-                           for i in range(0, len(held), 512)])
+            p = torch.cat([torch.sigmoid(net(*inputs(held[i:i + 512]))) for i in range(0, len(held), 512)])
         net.train()
         ours = float(((p > 0.5).float() == y[held]).float().mean())
         network = float(((acts[held, R.BEFORE, head] > 0.75).float() == y[held]).float().mean())
@@ -93,7 +99,7 @@ def fit(data: dict[str, np.ndarray], head: int, *, minutes: float, seed: int = 0
     while time.time() - t0 < budget:
         idx = torch.from_numpy(rng.choice(train, BATCH))
         a = acts[idx] * torch.empty(len(idx), 1, 1).uniform_(0.7, 1.1)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(low[idx], mel[idx], a), y[idx])
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(*inputs(idx, a)), y[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -122,6 +128,9 @@ def main(argv=None):
     ap.add_argument("--clips", type=int, default=700, help="clips per set")
     ap.add_argument("--minutes", type=float, nargs="+", default=[8.0], help="training time per head (one or one per head)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--high", action="store_true", help="give the rescorers the fine high band (rescore.py)")
+    ap.add_argument("--keep", nargs="*", default=None, metavar="HEAD",
+                    help="rescorers of the base model to keep (default: all but those trained here)")
     a = ap.parse_args(argv)
     import torch
 
@@ -153,15 +162,20 @@ def main(argv=None):
         sets = list(pool.map(functools.partial(synthesized, a.groove, work), a.seeds, [a.clips] * len(a.seeds)))
     minutes = a.minutes * len(a.heads) if len(a.minutes) == 1 else a.minutes
     meta = {**meta, "rescore": dict(meta.get("rescore", {}))}
+    if a.keep is not None:  # the others are dropped, so a head can be compared with and without its rescorer
+        for head in [h for h in meta["rescore"] if h not in a.keep and h not in a.heads]:
+            del meta["rescore"][head], model.rescorers[head]
     for head, mins in zip(a.heads, minutes):
-        parts = [candidate_set(model, list(HEADS), X, A, labels, head) for X, A, labels in sets]
+        parts = [candidate_set(model, list(HEADS), X, A, labels, head, a.high) for X, A, labels in sets]
         data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        del parts  # the patches are gigabytes: one copy at a time
         print(f"{head}: {len(data['y'])} candidates, {data['y'].mean():.1%} of them hits", flush=True)
         net, record = fit(data, HEADS.index(head), minutes=mins, log=lambda s: print(f"{head}: {s}", flush=True))
         model.rescorers[head] = net
-        meta["rescore"][head] = {"hidden": net.mlp[0].out_features, "candidate_threshold": R.CANDIDATE_THRESHOLD,
+        meta["rescore"][head] = {"hidden": net.mlp[-1].in_features, "high": a.high,
+                                 "candidate_threshold": R.CANDIDATE_THRESHOLD,
                                  "threshold": 0.5, "training": {**record, "seeds": a.seeds, "clips": a.clips * len(a.seeds)}}
-        del data, parts
+        del data
     save_model(model, a.out, meta)
     print("saved", a.out, "(thresholds 0.5 until benchmarks/transcribe_dev.py --write chooses them)", flush=True)
 
