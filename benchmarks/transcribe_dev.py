@@ -51,17 +51,13 @@ def dev_set(groove: str, n: int, folder: Path):
 def file_candidates(model, meta: dict, wav: Path):
     """A whole file decoded as `drums transcribe` decodes it -> ((frames, heads) onset probabilities,
     rescore.head_candidates: per head (times, peaks, scores))."""
-    import torch
-
     from breakgan.media.audio import audio_blocks
     from breakgan.transcribe import features as F
+    from breakgan.transcribe.infer import whole_signal
     from breakgan.transcribe.rescore import head_candidates
 
     audio = np.concatenate(list(audio_blocks(wav, F.SR, 5 * F.SR)))
-    x = F.log_mel(audio)
-    with torch.no_grad():
-        logits, _ = model(torch.from_numpy(x)[None])
-    a = torch.sigmoid(logits)[0].numpy()
+    x, a, _ = whole_signal(model, meta, audio)
     return a, head_candidates(model, meta, audio, x, a, float(GRID.min()))
 
 
@@ -82,22 +78,20 @@ def head_times(cands, h: int, threshold: float, kick_threshold: float) -> np.nda
 
 def tuning_counts(model_path, groove: str, n: int) -> dict:
     """(head, threshold) -> [tp, fp, fn] on n training-kit clips (train.py's tuning clips for this model)."""
-    import torch
-
+    from breakgan.transcribe.infer import whole_signal
     from breakgan.transcribe.model import HEADS, load_model
     from breakgan.transcribe.peaks import match
     from breakgan.transcribe.rescore import head_candidates
     from breakgan.transcribe.train import synthesize_set
 
     model, meta = load_model(model_path)
-    X, _, _, labels, A = synthesize_set(groove, n, 8.0, int(meta["training"]["seed"]) + 1000, keep_audio=True)
+    _, _, _, labels, A = synthesize_set(groove, n, 8.0, int(meta["training"]["seed"]) + 1000, keep_audio=True)
     counts = {}
     cands = []
-    for x, y in zip(X, A):
-        x = x.astype(np.float32)
-        with torch.no_grad():
-            a = torch.sigmoid(model(torch.from_numpy(x)[None])[0])[0].numpy()
-        cands.append(head_candidates(model, meta, y.astype(np.float32), x, a, float(GRID.min())))
+    for y in A:
+        y = y.astype(np.float32)
+        x, a, _ = whole_signal(model, meta, y)
+        cands.append(head_candidates(model, meta, y, x, a, float(GRID.min())))
     for h, name in enumerate(HEADS):
         for t in GRID:
             c = np.zeros(3, int)
@@ -151,6 +145,8 @@ def main(argv=None):
     ap.add_argument("--tune-clips", type=int, default=0, help="pool N training-kit clips into the choice")
     ap.add_argument("--write", default=None, help="save the (one) model with the thresholds found here")
     ap.add_argument("--ensemble", action="store_true", help="evaluate (and --write) the --model files averaged")
+    ap.add_argument("--phases", type=int, choices=(1, 2), default=None,
+                    help="evaluate (and --write) the model(s) with this many frame phases (infer.py)")
     ap.add_argument("--without", nargs="+", default=[], metavar="HEAD",
                     help="evaluate (and --write) the model(s) with these heads' rescorers removed")
     a = ap.parse_args(argv)
@@ -198,6 +194,14 @@ def main(argv=None):
                         del net.rescorers[h]
                 stripped.append(str(save_model(net, Path(tmp) / f"without_{k}.safetensors", {**meta, "rescore": rescore})))
             a.model = stripped
+        if a.phases:
+            from breakgan.transcribe.model import save_model
+
+            phased = []
+            for k, m in enumerate(a.model):
+                net, meta = load_model(m)
+                phased.append(str(save_model(net, Path(tmp) / f"phases_{k}.safetensors", {**meta, "phases": a.phases})))
+            a.model = phased
         rendered = dev_set(a.groove, a.files, Path(tmp))
         for m in a.model:
             res = evaluate(m, rendered, tuning_counts(m, a.groove, a.tune_clips) if a.tune_clips else None)

@@ -68,18 +68,19 @@ def test_patches_are_padded_at_the_edges_and_level_free():
     assert R.patches(audio, 0, mel, 0, acts, 0, np.array([], np.int64), high=True)[3].shape[0] == 0
 
 
-def test_a_rescored_head_streams_as_it_is_tuned():
+@pytest.mark.parametrize("phases", [1, 2])
+def test_a_rescored_head_streams_as_it_is_tuned(phases):
     """transcribe_blocks (streamed in small windows) keeps exactly the candidates whose rescorer probability
-    head_candidates finds above the threshold, and the rescorer does reject some peaks."""
-    import torch
-
+    head_candidates finds above the threshold on infer.whole_signal's activations, and the rescorer does
+    reject some peaks; with one frame phase and with two (infer.combine_phases)."""
     from breakgan.transcribe import infer
     from breakgan.transcribe.model import HEADS, load_model
 
     model, meta = load_model()
+    meta = {**meta, "phases": phases}
     assert set(meta["rescore"]) == {"kick", "hihat_closed"} == set(model.rescorers)
     rng = np.random.default_rng(1)
-    n = F.SR * 12
+    n = F.SR * 12 + 100  # the second phase gets one frame more than the first
     t = np.arange(n) / F.SR
     y = 0.02 * rng.standard_normal(n)
     for k, start in enumerate(np.arange(0.25, 11.5, 0.25)):  # thumps, bass notes and clicks
@@ -99,9 +100,7 @@ def test_a_rescored_head_streams_as_it_is_tuned():
         streamed = infer.transcribe_blocks((y[i:i + 5555] for i in range(0, n, 5555)), model, meta)
     finally:
         infer.WINDOW = window
-    x = F.log_mel(y)
-    with torch.no_grad():
-        acts = torch.sigmoid(model(torch.from_numpy(x)[None])[0])[0].numpy()
+    x, acts, _ = infer.whole_signal(model, meta, y)
     cands = R.head_candidates(model, meta, y, x, acts, 0.3)
     rejected = kept_all = 0
     for name, spec in meta["rescore"].items():
@@ -111,6 +110,16 @@ def test_a_rescored_head_streams_as_it_is_tuned():
         kept_all += len(kept)
         np.testing.assert_allclose(streamed.onsets[name][:, 0], kept, atol=1e-6)
     assert rejected > 0 and kept_all > 5, (rejected, kept_all)
+
+
+def test_combine_phases_brings_the_half_hop_early_frames_onto_the_grid():
+    from breakgan.transcribe.infer import combine_phases
+
+    t = np.arange(10, dtype=np.float64)[:, None] * np.ones((1, 3))
+    np.testing.assert_allclose(combine_phases(t, np.vstack([t - 0.5, [[9.5] * 3]])), t)  # a ramp stays
+    short = combine_phases(t, t - 0.5)  # no frame past the end: the last one stands in for it
+    np.testing.assert_allclose(short[:-1], t[:-1])
+    assert short[-1, 0] == 0.5 * 9 + 0.25 * (8.5 + 8.5)
 
 
 def test_broken_rescorer_metadata_is_one_clean_error(tmp_path):
@@ -132,6 +141,10 @@ def test_broken_rescorer_metadata_is_one_clean_error(tmp_path):
         path = tmp_path / "bad.safetensors"
         save_file(tensors, str(path), metadata={"breakgan": json.dumps({**meta, "rescore": bad})})
         with pytest.raises(BreakganError, match="bad.safetensors"):
+            load_model(path)
+    for phases in (3, "2"):
+        save_file(tensors, str(path), metadata={"breakgan": json.dumps({**meta, "phases": phases})})
+        with pytest.raises(BreakganError, match="'phases' must be 1 or 2"):
             load_model(path)
 
 

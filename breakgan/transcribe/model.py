@@ -151,6 +151,8 @@ def load_model(path: str | Path | None = None) -> tuple[TranscribeNet | Transcri
         raise BreakganError(f"{path}: weights do not fit the transcription network ({str(e).splitlines()[0][:120]})") from None
     if [m for m in missing if not m.endswith("num_batches_tracked")] or unexpected:
         raise BreakganError(f"{path}: weights do not fit the transcription network")
+    if meta.get("phases", 1) not in (1, 2):
+        raise BreakganError(f"{path}: metadata 'phases' must be 1 or 2")
     thresholds = meta.get("thresholds")
     if (not isinstance(thresholds, list) or len(thresholds) != len(HEADS)
             or not all(isinstance(t, (int, float)) and 0 < t < 1 for t in thresholds)):

@@ -40,27 +40,25 @@ def synthesized(groove: str, work: Path, seed: int, clips: int) -> tuple[np.ndar
     return X, A, labels
 
 
-def candidate_set(model, heads: list[str], X, A, labels, head: str, high: bool = False) -> dict[str, np.ndarray]:
-    """The patches of `head`'s candidates in clips (X log-mel, A audio, labels) and their 0/1 targets
-    (with `high`, the fine high band's patches too)."""
-    import torch
-
+def candidate_set(model, meta: dict, A, labels, head: str, high: bool = False) -> dict[str, np.ndarray]:
+    """The patches of `head`'s candidates in clips (A audio, labels) and their 0/1 targets (with `high`,
+    the fine high band's patches too); the activations and features are those inference computes
+    (infer.whole_signal, with the model's frame phases)."""
+    from breakgan.transcribe.infer import whole_signal
     from breakgan.transcribe.peaks import match_pairs, peak_frames
 
-    h = heads.index(head)
+    h = list(meta["heads"]).index(head)
     out = {k: [] for k in ("low", "mel", "acts", "y", "peak", *(("high",) if high else ()))}
-    for b in range(0, len(X), 25):
-        with torch.no_grad():
-            acts = torch.sigmoid(model(torch.from_numpy(X[b:b + 25].astype(np.float32)))[0]).numpy()
-        for i, a in enumerate(acts):
-            frames, times, peaks = peak_frames(a[:, h], R.CANDIDATE_THRESHOLD)
-            ref = np.array([t for t, hh, _ in labels[b + i] if hh == h])
-            y = np.zeros(len(frames), np.float32)
-            y[match_pairs(ref, times)[:, 1]] = 1.0
-            low, mel, act, *hb = R.patches(A[b + i].astype(np.float32), 0, X[b + i].astype(np.float32), 0, a, 0,
-                                           frames, high=high)
-            for k, v in (("low", low), ("mel", mel), ("acts", act), ("y", y), ("peak", peaks), *(("high", x) for x in hb)):
-                out[k].append(v)
+    for audio, lab in zip(A, labels):
+        audio = audio.astype(np.float32)
+        x, a, _ = whole_signal(model, meta, audio)
+        frames, times, peaks = peak_frames(a[:, h], R.CANDIDATE_THRESHOLD)
+        ref = np.array([t for t, hh, _ in lab if hh == h])
+        y = np.zeros(len(frames), np.float32)
+        y[match_pairs(ref, times)[:, 1]] = 1.0
+        low, mel, act, *hb = R.patches(audio, 0, x, 0, a, 0, frames, high=high)
+        for k, v in (("low", low), ("mel", mel), ("acts", act), ("y", y), ("peak", peaks), *(("high", x) for x in hb)):
+            out[k].append(v)
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
@@ -166,7 +164,7 @@ def main(argv=None):
         for head in [h for h in meta["rescore"] if h not in a.keep and h not in a.heads]:
             del meta["rescore"][head], model.rescorers[head]
     for head, mins in zip(a.heads, minutes):
-        parts = [candidate_set(model, list(HEADS), X, A, labels, head, a.high) for X, A, labels in sets]
+        parts = [candidate_set(model, meta, A, labels, head, a.high) for _, A, labels in sets]
         data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         del parts  # the patches are gigabytes: one copy at a time
         print(f"{head}: {len(data['y'])} candidates, {data['y'].mean():.1%} of them hits", flush=True)
