@@ -173,8 +173,9 @@ def test_shipped_model_loads():
 
     model, meta = load_model()
     rescorers = sum(parameter_count(r) for r in model.rescorers.values())
-    # small: two averaged networks of 319k, and a rescorer of 196k for each of kick and closed hat (4.1 MB in all)
-    assert parameter_count(model) - rescorers < 700_000 and rescorers < 450_000
+    # small: two averaged networks of 319k, a rescorer of 196k for the kick and one of 276k each (with the
+    # fine high band) for the snare and the closed hat (5.6 MB in all)
+    assert parameter_count(model) - rescorers < 700_000 and rescorers < 800_000
     assert meta["training"]["groove_split"] == "train"
 
 
@@ -225,9 +226,11 @@ def test_groove_with_accompaniment_is_transcribed(tmp_path):
         scores[part] = prf(tp, fp, fn)[2]
         if part == "kick":
             assert np.median(np.abs(err)) <= 0.010
-    # Issue 15 asks F >= 0.8 for every part. Measured with the shipped (averaged) model: kick 0.81, snare 1.0,
-    # closed hat 0.99, open hat 0.84, crash 1.0 (session 3's network alone: kick 0.81 with 32 of 32 found and
-    # 15 bass notes taken for kicks, snare 0.97, open hat 0.89). The kick's floor
+    # Issue 15 asks F >= 0.8 for every part. Measured with the shipped model (two frame phases, kick, snare
+    # and closed-hat rescorers): kick 0.90, snare 1.0, closed hat 0.99, open hat 0.80 (all 8 found, 4 false ones
+    # scored 0.80-0.87 against the threshold 0.8: 0.004 to spare, far more than float rounding), crash 1.0.
+    # Before the rescorers: kick 0.81, closed hat 0.99, open hat 0.84 (session 3's network alone: kick 0.81
+    # with 32 of 32 found and 15 bass notes taken for kicks, snare 0.97, open hat 0.89). The kick's floor
     # is 0.78: 15 bass notes are taken for kicks (all 32 kicks found), and a 16th false-kick peak sits at
     # 0.797 against the 0.8 threshold, which another CPU's rounding may tip over (F 0.80).
     floors = {"kick": 0.78, "snare": 0.8, "hihat_closed": 0.8, "hihat_open": 0.8, "crash": 0.8}

@@ -78,7 +78,8 @@ def test_a_rescored_head_streams_as_it_is_tuned(phases):
 
     model, meta = load_model()
     meta = {**meta, "phases": phases}
-    assert set(meta["rescore"]) == {"kick", "hihat_closed"} == set(model.rescorers)
+    assert set(meta["rescore"]) == {"kick", "snare", "hihat_closed"} == set(model.rescorers)
+    assert meta["rescore"]["snare"]["high"] and meta["rescore"]["hihat_closed"]["high"]
     rng = np.random.default_rng(1)
     n = F.SR * 12 + 100  # the second phase gets one frame more than the first
     t = np.arange(n) / F.SR
@@ -158,7 +159,8 @@ def test_train_rescore_attaches_a_rescorer_that_loads_and_runs(tmp_path, shared_
     groove = shared_dir / "data" / "groove"
     if not (groove / "info.csv").is_file():
         pytest.skip("no Groove MIDI Dataset in ../shared/")
-    for bad, says in ((["--heads", "cowbell"], "--heads cowbell"), (["--minutes", "1", "2"], "--minutes")):
+    for bad, says in ((["--heads", "cowbell"], "--heads cowbell"), (["--minutes", "1", "2"], "--minutes"),
+                      (["--accompaniment-p", "1.5"], "--accompaniment-p")):
         with pytest.raises(SystemExit) as e:
             main(["--groove", str(groove), "--work", str(tmp_path / "w"), "--model", str(SHIPPED),
                   "--out", str(tmp_path / "x.safetensors"), *bad])

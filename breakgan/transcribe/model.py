@@ -158,6 +158,9 @@ def load_model(path: str | Path | None = None) -> tuple[TranscribeNet | Transcri
             or not all(isinstance(t, (int, float)) and 0 < t < 1 for t in thresholds)):
         raise BreakganError(f"{path}: metadata holds no valid per-head thresholds")
     model.eval()
+    # oneDNN's convolutions and max-pools are several times faster channels-last on CPU (the same sums:
+    # onsets equal to 1e-7); 4-D weights only, so the file's tensors are unchanged
+    model.to(memory_format=torch.channels_last)
     return model, meta
 
 

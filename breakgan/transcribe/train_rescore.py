@@ -25,15 +25,18 @@ from breakgan.transcribe import rescore as R
 BATCH = 128
 
 
-def synthesized(groove: str, work: Path, seed: int, clips: int) -> tuple[np.ndarray, np.ndarray, list]:
-    """One set of 8 s clips with their audio (90% with an accompaniment at -9..+6 dB), cached in `work`."""
+def synthesized(groove: str, work: Path, seed: int, clips: int,
+                accompaniment_p: float = 0.9) -> tuple[np.ndarray, np.ndarray, list]:
+    """One set of 8 s clips with their audio (by default 90% with an accompaniment at -9..+6 dB), cached
+    in `work`."""
     from breakgan.transcribe.train import synthesize_set
 
-    path = work / f"rescore_set_{seed}_{clips}.npz"
+    share = "" if accompaniment_p == 0.9 else f"_acc{accompaniment_p:g}"
+    path = work / f"rescore_set_{seed}_{clips}{share}.npz"
     if path.is_file():
         z = np.load(path, allow_pickle=False)
         return z["X"], z["A"], json.loads(path.with_suffix(".json").read_text())
-    X, _, _, labels, A = synthesize_set(groove, clips, 8.0, seed, accompaniment_p=0.9,
+    X, _, _, labels, A = synthesize_set(groove, clips, 8.0, seed, accompaniment_p=accompaniment_p,
                                         accompaniment_db=(-9.0, 6.0), keep_audio=True)
     np.savez(path, X=X, A=A)
     path.with_suffix(".json").write_text(json.dumps(labels))
@@ -124,6 +127,7 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--seeds", type=int, nargs="+", default=[501, 502, 503, 504], help="one synthesized set each")
     ap.add_argument("--clips", type=int, default=700, help="clips per set")
+    ap.add_argument("--accompaniment-p", type=float, default=0.9, help="share of clips with an accompaniment")
     ap.add_argument("--minutes", type=float, nargs="+", default=[8.0], help="training time per head (one or one per head)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--high", action="store_true", help="give the rescorers the fine high band (rescore.py)")
@@ -145,6 +149,8 @@ def main(argv=None):
         ap.error("--minutes: one value, or one per head, each above 0 (at most a day)")
     if not 1 <= a.clips <= 100_000 or not 1 <= a.threads <= 64:
         ap.error("--clips: 1..100000 per set; --threads: 1..64")
+    if not 0 <= a.accompaniment_p <= 1:
+        ap.error("--accompaniment-p: a share, 0..1")
     if not (Path(a.groove) / "info.csv").is_file():
         ap.error(f"--groove {a.groove}: no info.csv there (the Groove MIDI Dataset folder)")
     torch.set_num_threads(a.threads)
@@ -157,7 +163,8 @@ def main(argv=None):
     # synthesis is single-threaded: one set per process; spawned, as a child forked after torch's thread
     # pool started can hang
     with ProcessPoolExecutor(a.threads, mp_context=multiprocessing.get_context("spawn")) as pool:
-        sets = list(pool.map(functools.partial(synthesized, a.groove, work), a.seeds, [a.clips] * len(a.seeds)))
+        sets = list(pool.map(functools.partial(synthesized, a.groove, work, accompaniment_p=a.accompaniment_p),
+                             a.seeds, [a.clips] * len(a.seeds)))
     minutes = a.minutes * len(a.heads) if len(a.minutes) == 1 else a.minutes
     meta = {**meta, "rescore": dict(meta.get("rescore", {}))}
     if a.keep is not None:  # the others are dropped, so a head can be compared with and without its rescorer
@@ -172,7 +179,8 @@ def main(argv=None):
         model.rescorers[head] = net
         meta["rescore"][head] = {"hidden": net.mlp[-1].in_features, "high": a.high,
                                  "candidate_threshold": R.CANDIDATE_THRESHOLD,
-                                 "threshold": 0.5, "training": {**record, "seeds": a.seeds, "clips": a.clips * len(a.seeds)}}
+                                 "threshold": 0.5, "training": {**record, "seeds": a.seeds, "clips": a.clips * len(a.seeds),
+                                                   "accompaniment_p": a.accompaniment_p}}
         del data
     save_model(model, a.out, meta)
     print("saved", a.out, "(thresholds 0.5 until benchmarks/transcribe_dev.py --write chooses them)", flush=True)
