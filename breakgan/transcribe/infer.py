@@ -16,6 +16,7 @@ F rose by 0.02 with an accompaniment and 0.12 without; see the model card).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,16 +65,19 @@ def combine_phases(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 0.5 * a + 0.25 * (b[:n] + after)
 
 
+def network_outputs(model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log-mel frames (t, mels) -> (onset probabilities, velocities), each (t, heads)."""
+    import torch
+
+    with torch.no_grad():
+        logits, vel = model(torch.from_numpy(np.ascontiguousarray(x))[None])
+    return torch.sigmoid(logits)[0].numpy(), vel[0].numpy()
+
+
 def whole_signal(model, meta: dict, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One pass over a whole signal: -> (log-mel frames, onset probabilities, velocities), exactly what
     streaming inference computes block by block (used to choose thresholds and in tests)."""
-    import torch
-
-    def outputs(x):
-        with torch.no_grad():
-            logits, vel = model(torch.from_numpy(np.ascontiguousarray(x))[None])
-        return torch.sigmoid(logits)[0].numpy(), vel[0].numpy()
-
+    outputs = functools.partial(network_outputs, model)
     x = F.log_mel(audio)
     a, v = outputs(x)
     if meta.get("phases", 1) == 2:
@@ -198,17 +202,11 @@ def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where:
         """Activations of frames [core, hi) from features [lo, min(hi + MARGIN, have))."""
         nonlocal core
         have = fstart + len(fbuf)
-        x = fbuf[lo - fstart:min(hi + MARGIN, have) - fstart]
-        with torch.no_grad():
-            logits, vel = model(torch.from_numpy(np.ascontiguousarray(x))[None])
-        a = torch.sigmoid(logits)[0].numpy()[core - lo:hi - lo]
-        v = vel[0].numpy()[core - lo:hi - lo]
+        a, v = network_outputs(model, fbuf[lo - fstart:min(hi + MARGIN, have) - fstart])
+        a, v = a[core - lo:hi - lo], v[core - lo:hi - lo]
         if two:  # the second phase's frames core..hi (one past: combine_phases interpolates)
-            x2 = fbuf2[lo - fstart:min(hi + 1 + MARGIN, fstart + len(fbuf2)) - fstart]
-            with torch.no_grad():
-                logits2, vel2 = model(torch.from_numpy(np.ascontiguousarray(x2))[None])
-            a = combine_phases(a, torch.sigmoid(logits2)[0].numpy()[core - lo:hi + 1 - lo])
-            v = combine_phases(v, vel2[0].numpy()[core - lo:hi + 1 - lo])
+            b, bv = network_outputs(model, fbuf2[lo - fstart:min(hi + 1 + MARGIN, fstart + len(fbuf2)) - fstart])
+            a, v = combine_phases(a, b[core - lo:hi + 1 - lo]), combine_phases(v, bv[core - lo:hi + 1 - lo])
         feed(a, v, final)
         env_parts.append((a @ TEMPO_WEIGHTS).astype(np.float32))
         core = hi
