@@ -160,7 +160,7 @@ def test_train_rescore_attaches_a_rescorer_that_loads_and_runs(tmp_path, shared_
     if not (groove / "info.csv").is_file():
         pytest.skip("no Groove MIDI Dataset in ../shared/")
     for bad, says in ((["--heads", "cowbell"], "--heads cowbell"), (["--minutes", "1", "2"], "--minutes"),
-                      (["--accompaniment-p", "1.5"], "--accompaniment-p")):
+                      (["--accompaniment-p", "1.5"], "--accompaniment-p"), (["--keep", "cowbell"], "--keep cowbell")):
         with pytest.raises(SystemExit) as e:
             main(["--groove", str(groove), "--work", str(tmp_path / "w"), "--model", str(SHIPPED),
                   "--out", str(tmp_path / "x.safetensors"), *bad])

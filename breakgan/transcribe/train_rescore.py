@@ -143,8 +143,9 @@ def main(argv=None):
         model, meta = load_model(a.model)
     except BreakganError as e:
         ap.error(f"--model: {e}")
-    if bad := [h for h in a.heads if h not in HEADS]:
-        ap.error(f"--heads {' '.join(bad)}: not a head ({', '.join(HEADS)})")
+    for option, names in (("--heads", a.heads), ("--keep", a.keep or [])):
+        if bad := [h for h in names if h not in HEADS]:
+            ap.error(f"{option} {' '.join(bad)}: not a head ({', '.join(HEADS)})")
     if len(a.minutes) not in (1, len(a.heads)) or not all(0 < m <= 24 * 60 for m in a.minutes):
         ap.error("--minutes: one value, or one per head, each above 0 (at most a day)")
     if not 1 <= a.clips <= 100_000 or not 1 <= a.threads <= 64:
