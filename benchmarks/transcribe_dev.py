@@ -147,6 +147,9 @@ def main(argv=None):
     ap.add_argument("--ensemble", action="store_true", help="evaluate (and --write) the --model files averaged")
     ap.add_argument("--phases", type=int, choices=(1, 2), default=None,
                     help="evaluate (and --write) the model(s) with this many frame phases (infer.py)")
+    ap.add_argument("--join-rescorers", default=None, metavar="HEAD",
+                    help="evaluate (and --write) the first --model with HEAD's rescorers of all --model files "
+                         "averaged (they must share one network)")
     ap.add_argument("--without", nargs="+", default=[], metavar="HEAD",
                     help="evaluate (and --write) the model(s) with these heads' rescorers removed")
     a = ap.parse_args(argv)
@@ -156,8 +159,12 @@ def main(argv=None):
         sys.exit(f"--without {' '.join(bad)}: not a head ({', '.join(HEADS)})")
     if a.ensemble and len(a.model) < 2:
         sys.exit("--ensemble: give two or more --model files")
-    if a.write and len(a.model) != 1 and not a.ensemble:
-        sys.exit("--write: give exactly one --model (or --ensemble)")
+    if a.ensemble and a.join_rescorers:
+        sys.exit("--ensemble and --join-rescorers: one at a time")
+    if a.join_rescorers and (a.join_rescorers not in HEADS or len(a.model) < 2):
+        sys.exit(f"--join-rescorers {a.join_rescorers}: a head ({', '.join(HEADS)}) and two or more --model files")
+    if a.write and len(a.model) != 1 and not (a.ensemble or a.join_rescorers):
+        sys.exit("--write: give exactly one --model (or --ensemble, --join-rescorers)")
     if not 1 <= a.files <= 200 or a.tune_clips < 0:
         sys.exit("--files: 1..200; --tune-clips: 0 or more")
     if not (Path(a.groove) / "info.csv").is_file():
@@ -182,6 +189,14 @@ def main(argv=None):
 
             net, meta = average([load_model(m) for m in a.model])
             a.model = [str(save_model(net, Path(tmp) / "ensemble.safetensors", meta))]
+        if a.join_rescorers:
+            from breakgan.transcribe.model import join_rescorers, save_model
+
+            try:
+                net, meta = join_rescorers([load_model(m) for m in a.model], a.join_rescorers)
+            except BreakganError as e:
+                sys.exit(str(e))
+            a.model = [str(save_model(net, Path(tmp) / "joined.safetensors", meta))]
         if a.without:  # the network's own peaks decide these heads again
             from breakgan.transcribe.model import save_model
 

@@ -123,6 +123,41 @@ def test_combine_phases_brings_the_half_hop_early_frames_onto_the_grid():
     assert short[-1, 0] == 0.5 * 9 + 0.25 * (8.5 + 8.5)
 
 
+def test_joined_rescorers_average_their_members_and_survive_a_save(tmp_path):
+    """join_rescorers: the ensemble's probability is the mean of its members'; it saves and loads as one
+    model; rescorers of another network, of another shape, or a head without one are refused."""
+    import torch
+
+    from breakgan.errors import BreakganError
+    from breakgan.transcribe.model import join_rescorers, load_model, save_model
+
+    a, b = load_model(), load_model()
+    torch.manual_seed(3)
+    for p in b[0].rescorers["hihat_closed"].parameters():  # another hat rescorer on the same network
+        p.data.add_(0.05 * torch.randn_like(p))
+    rng = np.random.default_rng(0)
+    audio = (0.1 * rng.standard_normal(F.SR * 2)).astype(np.float32)
+    mel = rng.standard_normal((200, F.N_MELS)).astype(np.float32)
+    acts = rng.random((200, 7)).astype(np.float32)
+    x = R.patches(audio, 0, mel, 0, acts, 0, np.array([20, 60, 150]), high=True)
+    pa, pb = (R.probabilities(m.rescorers["hihat_closed"], *x) for m, _ in (a, b))
+    assert np.abs(pa - pb).max() > 1e-3
+    net, meta = join_rescorers([a, b], "hihat_closed")
+    assert meta["rescore"]["hihat_closed"]["members"] == 2 and len(meta["rescore"]["hihat_closed"]["training"]["members"]) == 2
+    np.testing.assert_allclose(R.probabilities(net.rescorers["hihat_closed"], *x), (pa + pb) / 2, atol=1e-5)
+    again, meta2 = load_model(save_model(net, tmp_path / "joined.safetensors", meta))
+    assert isinstance(again.rescorers["hihat_closed"], R.RescoreEnsemble) and meta2 == meta
+    np.testing.assert_allclose(R.probabilities(again.rescorers["hihat_closed"], *x), (pa + pb) / 2, atol=1e-5)
+    other = load_model()
+    next(other[0].parameters()).data += 0.1  # a network weight (rescorers come after the network)
+    with pytest.raises(BreakganError, match="networks differ"):
+        join_rescorers([load_model(), other], "hihat_closed")
+    with pytest.raises(BreakganError, match="differ in shape"):
+        join_rescorers([load_model(), (load_model()[0], {**meta, "rescore": {"kick": {**meta["rescore"]["snare"]}}})], "kick")
+    with pytest.raises(BreakganError, match="not every model"):
+        join_rescorers([load_model(), load_model()], "ride")
+
+
 def test_broken_rescorer_metadata_is_one_clean_error(tmp_path):
     from safetensors import safe_open
     from safetensors.torch import save_file

@@ -18,7 +18,7 @@ from torch import nn
 
 from breakgan.errors import BreakganError
 from breakgan.transcribe import features as F
-from breakgan.transcribe.rescore import RescoreNet
+from breakgan.transcribe.rescore import RescoreEnsemble, RescoreNet
 
 # Output heads; the three toms share one head, as they are rare in training data (output.tom_groups splits
 # its hits into tom_low/mid/high by pitch; HEAD_TO_PART's tom_mid is the part when there are no pitches).
@@ -104,6 +104,30 @@ def average(models: list[tuple[TranscribeNet, dict]]) -> tuple[TranscribeEnsembl
     return TranscribeEnsemble(nets).eval(), meta
 
 
+def join_rescorers(models: list[tuple[nn.Module, dict]], head: str) -> tuple[nn.Module, dict]:
+    """The first model with `head`'s rescorers of all `models` averaged (rescore.RescoreEnsemble). The
+    models must share one network, since a rescorer judges that network's candidates; the threshold stays
+    the first model's until benchmarks/transcribe_dev.py --write chooses one."""
+    first, meta = models[0]
+    own = {k: v for k, v in first.state_dict().items() if not k.startswith("rescorers.")}
+    specs = [m.get("rescore", {}).get(head) for _, m in models]
+    if any(s is None for s in specs):
+        raise BreakganError(f"join rescorers: not every model has a {head} rescorer")
+    if len({(s["hidden"], bool(s.get("high")), s["candidate_threshold"]) for s in specs}) != 1:
+        raise BreakganError(f"join rescorers: the {head} rescorers differ in shape or candidate threshold")
+    for net, _ in models[1:]:
+        other = net.state_dict()
+        if any(k not in other or not torch.equal(v, other[k]) for k, v in own.items()):
+            raise BreakganError("join rescorers: the models' networks differ")
+    members = [r for net, _ in models for r in (net.rescorers[head].members
+                                                if isinstance(net.rescorers[head], RescoreEnsemble)
+                                                else [net.rescorers[head]])]
+    records = [r for s in specs for r in (s["training"]["members"] if s.get("members", 1) > 1 else [s.get("training", {})])]
+    first.rescorers[head] = RescoreEnsemble(members).eval()
+    spec = {**specs[0], "members": len(members), "training": {"members": records}}
+    return first, {**meta, "rescore": {**meta["rescore"], head: spec}}
+
+
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -144,8 +168,7 @@ def load_model(path: str | Path | None = None) -> tuple[TranscribeNet | Transcri
     try:
         model = (TranscribeNet(**arch) if members == 1
                  else TranscribeEnsemble([TranscribeNet(**arch) for _ in range(members)]))
-        model.rescorers.update({h: RescoreNet(len(HEADS), spec["hidden"], bool(spec.get("high")))
-                                for h, spec in _rescore_specs(path, meta).items()})
+        model.rescorers.update({h: rescorer(spec) for h, spec in _rescore_specs(path, meta).items()})
         missing, unexpected = model.load_state_dict(tensors, strict=False)
     except (TypeError, RuntimeError) as e:
         raise BreakganError(f"{path}: weights do not fit the transcription network ({str(e).splitlines()[0][:120]})") from None
@@ -164,18 +187,26 @@ def load_model(path: str | Path | None = None) -> tuple[TranscribeNet | Transcri
     return model, meta
 
 
+def rescorer(spec: dict) -> RescoreNet | RescoreEnsemble:
+    """An untrained rescorer of the shape `spec` (an entry of meta["rescore"]) describes."""
+    net = lambda: RescoreNet(len(HEADS), spec["hidden"], bool(spec.get("high")))  # noqa: E731
+    members = spec.get("members", 1)
+    return net() if members == 1 else RescoreEnsemble([net() for _ in range(members)])
+
+
 def _rescore_specs(path: Path, meta: dict) -> dict:
-    """meta["rescore"]: head -> {"hidden", "candidate_threshold", "threshold", optional "high"} (see
-    rescore.py), checked."""
+    """meta["rescore"]: head -> {"hidden", "candidate_threshold", "threshold", optional "high" and
+    "members" (an ensemble of that many rescorers)} (see rescore.py), checked."""
     specs = meta.get("rescore", {})
     ok = isinstance(specs, dict) and all(
         h in HEADS and isinstance(s, dict) and isinstance(s.get("hidden"), int) and 1 <= s["hidden"] <= 1024
         and all(isinstance(s.get(k), (int, float)) and 0 < s[k] < 1 for k in ("candidate_threshold", "threshold"))
         and isinstance(s.get("high", False), bool)
+        and isinstance(s.get("members", 1), int) and 1 <= s.get("members", 1) <= 8
         for h, s in specs.items())
     if not ok:
         raise BreakganError(f"{path}: metadata 'rescore' must map heads to hidden, candidate_threshold, "
-                            "threshold (and optionally high: true/false)")
+                            "threshold (and optionally high: true/false, members: 1..8)")
     return specs
 
 

@@ -128,7 +128,29 @@ class RescoreNet(nn.Module):
         return self.mlp(torch.cat(z, 1))[:, 0]
 
 
-def probabilities(net: RescoreNet, low: np.ndarray, mel: np.ndarray, acts: np.ndarray,
+class RescoreEnsemble(nn.Module):
+    """Rescorers of one head trained on different synthesized sets, their probabilities averaged (as
+    model.TranscribeEnsemble averages networks): they err on different candidates."""
+
+    def __init__(self, members: list[RescoreNet]):
+        super().__init__()
+        if len({m.high is None for m in members}) != 1:
+            raise ValueError("the members of a rescorer ensemble must all have the high band or none")
+        self.members = nn.ModuleList(members)
+
+    @property
+    def high(self) -> nn.Module | None:
+        """Not None when the members want the high band (as RescoreNet.high)."""
+        return self.members[0].high
+
+    def forward(self, low, mel, acts, high=None) -> torch.Tensor:
+        """The logit of the members' mean probability."""
+        p = torch.stack([torch.sigmoid(m(low, mel, acts, high)) for m in self.members]).mean(0)
+        p = p.clamp(1e-7, 1 - 1e-7)
+        return torch.log(p) - torch.log1p(-p)
+
+
+def probabilities(net: RescoreNet | RescoreEnsemble, low: np.ndarray, mel: np.ndarray, acts: np.ndarray,
                   high: np.ndarray | None = None) -> np.ndarray:
     """RescoreNet's probability per candidate (patches as `patches` returns them; `high` is used only by
     a net with the high branch)."""
