@@ -173,7 +173,9 @@ def test_broken_rescorer_metadata_is_one_clean_error(tmp_path):
                 {"kick": {"hidden": 128, "candidate_threshold": 1.5, "threshold": 0.5}},
                 {"kick": {"hidden": 64, "candidate_threshold": 0.3, "threshold": 0.5}},  # weights of another size
                 {"kick": {"hidden": 128, "candidate_threshold": 0.3, "threshold": 0.5, "high": "yes"}},
-                {"kick": {"hidden": 128, "candidate_threshold": 0.3, "threshold": 0.5, "high": True}}):  # no branch
+                {"kick": {"hidden": 128, "candidate_threshold": 0.3, "threshold": 0.5, "high": True}},  # no branch
+                {"kick": {"hidden": 128, "candidate_threshold": 0.3, "threshold": 0.5, "members": 0}},
+                {"kick": {"hidden": 128, "candidate_threshold": 0.3, "threshold": 0.5, "members": 2}}):  # one's weights
         path = tmp_path / "bad.safetensors"
         save_file(tensors, str(path), metadata={"breakgan": json.dumps({**meta, "rescore": bad})})
         with pytest.raises(BreakganError, match="bad.safetensors"):
