@@ -18,7 +18,7 @@ from torch import nn
 
 from breakgan.errors import BreakganError
 from breakgan.transcribe import features as F
-from breakgan.transcribe.rescore import RescoreEnsemble, RescoreNet
+from breakgan.transcribe.rescore import RescoreEnsemble, RescoreNet, logit_of_mean_probability
 
 # Output heads; the three toms share one head, as they are rare in training data (output.tom_groups splits
 # its hits into tom_low/mid/high by pitch; HEAD_TO_PART's tom_mid is the part when there are no pitches).
@@ -85,8 +85,7 @@ class TranscribeEnsemble(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """As TranscribeNet.forward; the logits are those of the mean probability."""
         outs = [m(x) for m in self.members]
-        p = torch.stack([torch.sigmoid(o) for o, _ in outs]).mean(0).clamp(1e-7, 1 - 1e-7)
-        return torch.log(p) - torch.log1p(-p), torch.stack([v for _, v in outs]).mean(0)
+        return logit_of_mean_probability([o for o, _ in outs]), torch.stack([v for _, v in outs]).mean(0)
 
 
 def average(models: list[tuple[TranscribeNet, dict]]) -> tuple[TranscribeEnsemble, dict]:

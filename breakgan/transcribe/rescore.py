@@ -145,9 +145,14 @@ class RescoreEnsemble(nn.Module):
 
     def forward(self, low, mel, acts, high=None) -> torch.Tensor:
         """The logit of the members' mean probability."""
-        p = torch.stack([torch.sigmoid(m(low, mel, acts, high)) for m in self.members]).mean(0)
-        p = p.clamp(1e-7, 1 - 1e-7)
-        return torch.log(p) - torch.log1p(-p)
+        return logit_of_mean_probability([m(low, mel, acts, high) for m in self.members])
+
+
+def logit_of_mean_probability(logits: list[torch.Tensor]) -> torch.Tensor:
+    """How ensembles (here and model.TranscribeEnsemble) combine their members: average the probabilities,
+    not the logits, so one over-confident member does not outvote the others."""
+    p = torch.stack([torch.sigmoid(x) for x in logits]).mean(0).clamp(1e-7, 1 - 1e-7)
+    return torch.log(p) - torch.log1p(-p)
 
 
 def probabilities(net: RescoreNet | RescoreEnsemble, low: np.ndarray, mel: np.ndarray, acts: np.ndarray,
