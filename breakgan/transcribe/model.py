@@ -121,7 +121,8 @@ def join_rescorers(models: list[tuple[nn.Module, dict]], head: str) -> tuple[nn.
     members = [r for net, _ in models for r in (net.rescorers[head].members
                                                 if isinstance(net.rescorers[head], RescoreEnsemble)
                                                 else [net.rescorers[head]])]
-    records = [r for s in specs for r in (s["training"]["members"] if s.get("members", 1) > 1 else [s.get("training", {})])]
+    records = [r for s in specs
+               for r in (s.get("training", {}).get("members", []) if s.get("members", 1) > 1 else [s.get("training", {})])]
     first.rescorers[head] = RescoreEnsemble(members).eval()
     spec = {**specs[0], "members": len(members), "training": {"members": records}}
     return first, {**meta, "rescore": {**meta["rescore"], head: spec}}
