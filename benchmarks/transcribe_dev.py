@@ -54,11 +54,13 @@ def file_candidates(model, meta: dict, wav: Path):
     from breakgan.media.audio import audio_blocks
     from breakgan.transcribe import features as F
     from breakgan.transcribe.infer import whole_signal
-    from breakgan.transcribe.rescore import head_candidates
+    from breakgan.transcribe.rescore import audio_rate, head_candidates
 
     audio = np.concatenate(list(audio_blocks(wav, F.SR, 5 * F.SR)))
+    rate = audio_rate(meta)
+    high = np.concatenate(list(audio_blocks(wav, rate, 5 * rate))) if rate > F.SR else None
     x, a, _ = whole_signal(model, meta, audio)
-    return a, head_candidates(model, meta, audio, x, a, float(GRID.min()))
+    return a, head_candidates(model, meta, audio, x, a, float(GRID.min()), high)
 
 
 def head_times(cands, h: int, threshold: float, kick_threshold: float) -> np.ndarray:
@@ -81,17 +83,21 @@ def tuning_counts(model_path, groove: str, n: int) -> dict:
     from breakgan.transcribe.infer import whole_signal
     from breakgan.transcribe.model import HEADS, load_model
     from breakgan.transcribe.peaks import match
-    from breakgan.transcribe.rescore import head_candidates
+    from breakgan.transcribe import features as F
+    from breakgan.transcribe.rescore import audio_rate, head_candidates
     from breakgan.transcribe.train import synthesize_set
 
     model, meta = load_model(model_path)
-    _, _, _, labels, A = synthesize_set(groove, n, 8.0, int(meta["training"]["seed"]) + 1000, keep_audio=True)
+    rate = audio_rate(meta)  # synthesized at the rate the rescorers hear; the networks get it at 16 kHz
+    _, _, _, labels, A = synthesize_set(groove, n, 8.0, int(meta["training"]["seed"]) + 1000, keep_audio=True,
+                                        rate=rate)
     counts = {}
     cands = []
-    for y in A:
-        y = y.astype(np.float32)
+    for clip in A:
+        clip = clip.astype(np.float32)
+        y = F.to_model_rate(clip, rate)
         x, a, _ = whole_signal(model, meta, y)
-        cands.append(head_candidates(model, meta, y, x, a, float(GRID.min())))
+        cands.append(head_candidates(model, meta, y, x, a, float(GRID.min()), clip if rate > F.SR else None))
     for h, name in enumerate(HEADS):
         for t in GRID:
             c = np.zeros(3, int)

@@ -35,10 +35,29 @@ def test_high_band_tells_a_sharp_attack_from_a_swell():
     click[s:] = tone[s:] * np.exp(-(t[s:] - t[s]) / 0.02)
     swell[s:] = tone[s:] * np.minimum(1, (t[s:] - t[s]) / 0.03) * np.exp(-np.maximum(0, t[s:] - t[s] - 0.03) / 0.02)
     bands = [R.high_band(y.astype(np.float32), np.array([frame]))[0] for y in (click, swell)]
-    assert bands[0].shape == (R.HIGH_WIDTH, R.HIGH_BINS.stop - R.HIGH_BINS.start)
-    tone_bin = int(4000 / (F.SR / R.HIGH_FFT)) - R.HIGH_BINS.start
+    assert bands[0].shape == (R.HIGH_WIDTH, R.high_bins())
+    tone_bin = int(4000 / (F.SR / R.HIGH_FFT)) - R.HIGH_FIRST_BIN
     rise = [b[R.HIGH_BEFORE + 2, tone_bin] - b[R.HIGH_BEFORE - 2, tone_bin] for b in bands]  # 10 ms apart
     assert rise[0] > 10 and rise[0] > rise[1] + 3, rise  # log power: e^10 for the click
+
+
+def test_the_high_band_at_32_khz_hears_above_8_khz():
+    """A 12 kHz click at 32 kHz: its bin rises at the attack as a 4 kHz click's does at 16 kHz; the same click
+    brought to 16 kHz leaves nothing to hear. The windows last 8 ms at both rates, so bins stay 125 Hz."""
+    rate = 2 * F.SR
+    assert R.high_bins(rate) == 113 and R.high_bins() == 49  # 2-16 kHz and 2-8 kHz
+    t = np.arange(rate // 2) / rate
+    frame = 20
+    s = frame * F.HOP * 2
+    click = np.zeros_like(t)
+    click[s:] = np.sin(2 * np.pi * 12000 * t[s:]) * np.exp(-(t[s:] - t[s]) / 0.02)
+    band = R.high_band(click.astype(np.float32), np.array([frame]), rate=rate)[0]
+    assert band.shape == (R.HIGH_WIDTH, 113)
+    b12 = 12000 // 125 - R.HIGH_FIRST_BIN
+    assert np.argmax(band[R.HIGH_BEFORE + 2]) == b12
+    assert band[R.HIGH_BEFORE + 2, b12] - band[R.HIGH_BEFORE - 2, b12] > 10
+    low = R.high_band(F.to_model_rate(click, rate), np.array([frame]))[0]
+    assert low.max() < band[R.HIGH_BEFORE + 2, b12] - 8  # at 16 kHz only the attack's splash is left
 
 
 def test_patches_are_padded_at_the_edges_and_level_free():
@@ -60,7 +79,7 @@ def test_patches_are_padded_at_the_edges_and_level_free():
     assert [x.shape[0] for x in empty] == [0, 0, 0]
     # the fine high band: the same rules (offsets, padding, level)
     *_, high = R.patches(audio, 0, mel, 0, acts, 0, np.array([0, 50]), high=True)
-    assert high.shape == (2, R.HIGH_WIDTH, R.HIGH_BINS.stop - R.HIGH_BINS.start)
+    assert high.shape == (2, R.HIGH_WIDTH, R.high_bins())
     np.testing.assert_allclose(R.patches(audio * 10, 0, mel, 0, acts, 0, np.array([50]), high=True)[3][0], high[1],
                                atol=1e-3)
     np.testing.assert_allclose(R.patches(audio[4000:], 4000, mel[20:], 20, acts[20:], 20, np.array([50]),
@@ -68,11 +87,12 @@ def test_patches_are_padded_at_the_edges_and_level_free():
     assert R.patches(audio, 0, mel, 0, acts, 0, np.array([], np.int64), high=True)[3].shape[0] == 0
 
 
-@pytest.mark.parametrize("phases", [1, 2])
-def test_a_rescored_head_streams_as_it_is_tuned(phases):
+@pytest.mark.parametrize("phases,rate", [(1, F.SR), (2, F.SR), (2, 2 * F.SR)])
+def test_a_rescored_head_streams_as_it_is_tuned(phases, rate):
     """transcribe_blocks (streamed in small windows) keeps exactly the candidates whose rescorer probability
     head_candidates finds above the threshold on infer.whole_signal's activations, and the rescorer does
-    reject some peaks; with one frame phase and with two (infer.combine_phases)."""
+    reject some peaks; with one frame phase and with two (infer.combine_phases); and with a hat rescorer
+    that hears 32 kHz audio streamed beside the 16 kHz blocks."""
     from breakgan.transcribe import infer
     from breakgan.transcribe.model import HEADS, load_model
 
@@ -80,29 +100,37 @@ def test_a_rescored_head_streams_as_it_is_tuned(phases):
     meta = {**meta, "phases": phases}
     assert set(meta["rescore"]) == {"kick", "snare", "hihat_closed"} == set(model.rescorers)
     assert meta["rescore"]["snare"]["high"] and meta["rescore"]["hihat_closed"]["high"]
+    if rate != F.SR:  # the shipped hat rescorer's weights, made to hear up to 16 kHz
+        meta["rescore"] = {**meta["rescore"], "hihat_closed": {**meta["rescore"]["hihat_closed"], "high_rate": rate}}
+    assert R.audio_rate(meta) == rate
     rng = np.random.default_rng(1)
-    n = F.SR * 12 + 100  # the second phase gets one frame more than the first
-    t = np.arange(n) / F.SR
+    n = rate * 12 + 100 * rate // F.SR  # the second phase gets one frame more than the first
+    t = np.arange(n) / rate
     y = 0.02 * rng.standard_normal(n)
     for k, start in enumerate(np.arange(0.25, 11.5, 0.25)):  # thumps, bass notes and clicks
-        s = int(start * F.SR)
-        seg = t[:F.SR // 3]
+        s = int(start * rate)
+        seg = t[:rate // 3]
         if k % 3 == 0:    # a kick-like falling sine
             y[s:s + len(seg)] += 0.8 * np.sin(2 * np.pi * (50 * seg + 150 * 0.03 * (1 - np.exp(-seg / 0.03)))) * np.exp(-seg / 0.12)
         elif k % 3 == 1:  # a bass note with a click on it
             y[s:s + len(seg)] += 0.4 * np.sin(2 * np.pi * 55 * seg) * np.minimum(1, seg / 0.005)
             y[s:s + 80] += 0.5 * rng.standard_normal(80)
         else:             # a noise burst (snare-like)
-            y[s:s + 2000] += 0.5 * rng.standard_normal(2000) * np.exp(-np.arange(2000) / 500)
-    y = y.astype(np.float32)
+            m = 2000 * rate // F.SR
+            y[s:s + m] += 0.5 * rng.standard_normal(m) * np.exp(-np.arange(m) / (m / 4))
+    high = y.astype(np.float32)
+    y = F.to_model_rate(high, rate)
     window = infer.WINDOW
+    k = rate // F.SR
     try:
         infer.WINDOW = 300
-        streamed = infer.transcribe_blocks((y[i:i + 5555] for i in range(0, n, 5555)), model, meta)
+        streamed = infer.transcribe_blocks((y[i:i + 5555] for i in range(0, len(y), 5555)), model, meta,
+                                           high_blocks=(high[i:i + 5555 * k] for i in range(0, n, 5555 * k))
+                                           if k > 1 else None)
     finally:
         infer.WINDOW = window
     x, acts, _ = infer.whole_signal(model, meta, y)
-    cands = R.head_candidates(model, meta, y, x, acts, 0.3)
+    cands = R.head_candidates(model, meta, y, x, acts, 0.3, high if k > 1 else None)
     rejected = kept_all = 0
     for name, spec in meta["rescore"].items():
         times, _, scores = cands[HEADS.index(name)]
@@ -175,7 +203,9 @@ def test_broken_rescorer_metadata_is_one_clean_error(tmp_path):
                 {"kick": {"hidden": 128, "candidate_threshold": 0.3, "threshold": 0.5, "high": "yes"}},
                 {"kick": {"hidden": 128, "candidate_threshold": 0.3, "threshold": 0.5, "high": True}},  # no branch
                 {"kick": {"hidden": 128, "candidate_threshold": 0.3, "threshold": 0.5, "members": 0}},
-                {"kick": {"hidden": 128, "candidate_threshold": 0.3, "threshold": 0.5, "members": 2}}):  # one's weights
+                {"kick": {"hidden": 128, "candidate_threshold": 0.3, "threshold": 0.5, "members": 2}},  # one's weights
+                {"snare": {**meta["rescore"]["snare"], "high_rate": 44100}},
+                {"kick": {"hidden": 128, "candidate_threshold": 0.3, "threshold": 0.5, "high_rate": 32000}}):  # no high
         path = tmp_path / "bad.safetensors"
         save_file(tensors, str(path), metadata={"breakgan": json.dumps({**meta, "rescore": bad})})
         with pytest.raises(BreakganError, match="bad.safetensors"):
@@ -197,7 +227,9 @@ def test_train_rescore_attaches_a_rescorer_that_loads_and_runs(tmp_path, shared_
     if not (groove / "info.csv").is_file():
         pytest.skip("no Groove MIDI Dataset in ../shared/")
     for bad, says in ((["--heads", "cowbell"], "--heads cowbell"), (["--minutes", "1", "2"], "--minutes"),
-                      (["--accompaniment-p", "1.5"], "--accompaniment-p"), (["--keep", "cowbell"], "--keep cowbell")):
+                      (["--accompaniment-p", "1.5"], "--accompaniment-p"), (["--keep", "cowbell"], "--keep cowbell"),
+                      (["--high-rate", "32000"], "--high-rate: only with --high"),
+                      (["--high", "--high-rate", "44100"], "--high-rate")):
         with pytest.raises(SystemExit) as e:
             main(["--groove", str(groove), "--work", str(tmp_path / "w"), "--model", str(SHIPPED),
                   "--out", str(tmp_path / "x.safetensors"), *bad])

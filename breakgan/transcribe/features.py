@@ -13,6 +13,19 @@ FMIN, FMAX = 30.0, 8000.0
 FPS = SR / HOP
 
 
+def to_model_rate(y: np.ndarray, rate: int) -> np.ndarray:
+    """Samples at `rate` Hz -> at SR (the networks' rate), for audio synthesized at a higher rate so that
+    a rescorer can hear above SR / 2."""
+    if int(rate) == SR:
+        return np.asarray(y, np.float32)
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(SR, int(rate))
+    return resample_poly(np.asarray(y, np.float32), SR // g, int(rate) // g).astype(np.float32)
+
+
 def frame_time(index) -> np.ndarray:
     """Centre time (s) of frame `index` (frame i is centred on sample i * HOP)."""
     return np.asarray(index, np.float64) * HOP / SR

@@ -140,14 +140,21 @@ class _Picker:
         return {name: arr[:, :2] for name, arr in out.items()}, keep
 
 
-def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where: str = "audio") -> Transcription:
-    """Mono float32 blocks at features.SR -> Transcription."""
+def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where: str = "audio",
+                      high_blocks: Iterable[np.ndarray] | None = None) -> Transcription:
+    """Mono float32 blocks at features.SR -> Transcription. A model whose rescorers hear above 8 kHz
+    (rescore.audio_rate(meta) > F.SR) also wants `high_blocks`: the same signal at that rate, block for
+    block (each the same stretch of time as its block of `blocks`)."""
     import torch
 
     thresholds = np.asarray(meta["thresholds"], np.float32)
     specs = meta.get("rescore", {})
-    rescored = {HEADS.index(h): (model.rescorers[h], float(sp["threshold"])) for h, sp in specs.items()}
-    high = any(sp.get("high") for sp in specs.values())
+    rescored = {HEADS.index(h): (model.rescorers[h], float(sp["threshold"]), rescore.high_rate(sp))
+                for h, sp in specs.items()}
+    hi_rate = rescore.audio_rate(meta)
+    if hi_rate > F.SR and high_blocks is None:
+        raise ValueError(f"this model's rescorers hear {hi_rate} Hz audio: pass it as high_blocks")
+    high_iter = iter(high_blocks) if hi_rate > F.SR else None
     for h, name in enumerate(HEADS):  # a rescored head's peaks are only candidates
         if name in specs:
             thresholds[h] = float(specs[name]["candidate_threshold"])
@@ -165,6 +172,8 @@ def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where:
     astart = 0          # global sample index of abuf[0]
     acts_buf = np.zeros((0, len(HEADS)), np.float32)
     acts_start = 0      # global frame index of acts_buf[0]
+    hbuf = np.zeros(0, np.float32)   # the signal at hi_rate, for rescorers hearing above 8 kHz
+    hstart = 0          # global sample index (at hi_rate) of hbuf[0]
     env_parts: list[np.ndarray] = []
     tom_pitch: list[float] = []
     peak = 0.0
@@ -188,12 +197,19 @@ def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where:
         frames, where = np.unique([c[1] for c in ready], return_inverse=True)  # heads share patches
         assert frames.min() - rescore.BEFORE >= max(fstart, acts_start) or not (fstart or acts_start), \
             "context trimmed too early"
-        patches = rescore.patches(abuf, astart, fbuf, fstart, acts_buf, acts_start, frames, high=high)
-        for h, (net, threshold) in rescored.items():
+        patches = rescore.patches(abuf, astart, fbuf, fstart, acts_buf, acts_start, frames)
+        highs: dict[int, np.ndarray] = {}   # rate -> high-band patches
+        for h, (net, threshold, rate) in rescored.items():
             rows = [k for k, c in enumerate(ready) if c[0] == h]
             if not rows:
                 continue
-            p = rescore.probabilities(net, *(x[where[rows]] for x in patches))
+            x = patches
+            if rate:
+                if rate not in highs:
+                    highs[rate] = (rescore.high_patches(abuf, astart, frames) if rate == F.SR
+                                   else rescore.high_patches(hbuf, hstart, frames, rate))
+                x = (*patches, highs[rate])
+            p = rescore.probabilities(net, *(a[where[rows]] for a in x))
             for (_, _, t, v, pk), q in zip((ready[k] for k in rows), p):
                 if q > threshold:
                     picker.found[h].append((t, v, pk))
@@ -212,7 +228,7 @@ def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where:
         core = hi
 
     def consume(frames: np.ndarray, frames2: np.ndarray, final: bool) -> None:
-        nonlocal fbuf, fbuf2, fstart, abuf, astart, acts_buf, acts_start
+        nonlocal fbuf, fbuf2, fstart, abuf, astart, acts_buf, acts_start, hbuf, hstart
         fbuf = np.concatenate([fbuf, frames])
         if two:
             fbuf2 = np.concatenate([fbuf2, frames2])
@@ -227,6 +243,8 @@ def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where:
                 abuf, astart = abuf[cut:], astart + cut
                 cut = max(0, fstart - acts_start)
                 acts_buf, acts_start = acts_buf[cut:], acts_start + cut
+                cut = max(0, (fstart * F.HOP - rescore.LOW_FFT // 2) * (hi_rate // F.SR) - hstart)
+                hbuf, hstart = hbuf[cut:], hstart + cut
         if final:
             have = fstart + len(fbuf)
             if have > core:
@@ -242,7 +260,11 @@ def transcribe_blocks(blocks: Iterable[np.ndarray], model, meta: dict, *, where:
             peak = max(peak, level)
             if rescored:
                 abuf = np.concatenate([abuf, np.asarray(block, np.float32).ravel()])
+            if high_iter is not None and (hb := next(high_iter, None)) is not None:
+                hbuf = np.concatenate([hbuf, np.asarray(hb, np.float32).ravel()])
             consume(mel.push(block), mel2.push(block) if two else None, False)
+        for hb in high_iter or ():  # what is left of the high-rate signal, before the last decisions
+            hbuf = np.concatenate([hbuf, np.asarray(hb, np.float32).ravel()])
         consume(mel.finish(), mel2.finish() if two else None, True)
     env = np.concatenate(env_parts) if env_parts else np.zeros(0, np.float32)
     onsets, tom_kept = picker.result()
@@ -268,7 +290,10 @@ def transcribe_file(path: str | Path, model_path=None, *, block_s: float = 5.0) 
     torch.set_num_threads(min(2, threads))  # one song at a time: two threads are near the best on CPU
     try:
         blocks = audio_blocks(path, F.SR, int(block_s * F.SR), max_samples=int(MAX_DURATION_S * F.SR))
-        result = transcribe_blocks(blocks, model, meta, where=str(path))
+        rate = rescore.audio_rate(meta)  # a second decoder, when a rescorer hears above 8 kHz
+        high = (audio_blocks(path, rate, int(block_s * rate), max_samples=int(MAX_DURATION_S * rate))
+                if rate > F.SR else None)
+        result = transcribe_blocks(blocks, model, meta, where=str(path), high_blocks=high)
     finally:
         torch.set_num_threads(threads)
     return result, meta

@@ -18,7 +18,7 @@ from torch import nn
 
 from breakgan.errors import BreakganError
 from breakgan.transcribe import features as F
-from breakgan.transcribe.rescore import RescoreEnsemble, RescoreNet, logit_of_mean_probability
+from breakgan.transcribe.rescore import HIGH_RATES, RescoreEnsemble, RescoreNet, high_rate, logit_of_mean_probability
 
 # Output heads; the three toms share one head, as they are rare in training data (output.tom_groups splits
 # its hits into tom_low/mid/high by pitch; HEAD_TO_PART's tom_mid is the part when there are no pitches).
@@ -112,7 +112,7 @@ def join_rescorers(models: list[tuple[nn.Module, dict]], head: str) -> tuple[nn.
     specs = [m.get("rescore", {}).get(head) for _, m in models]
     if any(s is None for s in specs):
         raise BreakganError(f"join rescorers: not every model has a {head} rescorer")
-    if len({(s["hidden"], bool(s.get("high")), s["candidate_threshold"]) for s in specs}) != 1:
+    if len({(s["hidden"], high_rate(s), s["candidate_threshold"]) for s in specs}) != 1:
         raise BreakganError(f"join rescorers: the {head} rescorers differ in shape or candidate threshold")
     for net, _ in models[1:]:
         other = net.state_dict()
@@ -195,18 +195,20 @@ def rescorer(spec: dict) -> RescoreNet | RescoreEnsemble:
 
 
 def _rescore_specs(path: Path, meta: dict) -> dict:
-    """meta["rescore"]: head -> {"hidden", "candidate_threshold", "threshold", optional "high" and
-    "members" (an ensemble of that many rescorers)} (see rescore.py), checked."""
+    """meta["rescore"]: head -> {"hidden", "candidate_threshold", "threshold", optional "high", "high_rate"
+    (with "high") and "members" (an ensemble of that many rescorers)} (see rescore.py), checked."""
     specs = meta.get("rescore", {})
     ok = isinstance(specs, dict) and all(
         h in HEADS and isinstance(s, dict) and isinstance(s.get("hidden"), int) and 1 <= s["hidden"] <= 1024
         and all(isinstance(s.get(k), (int, float)) and 0 < s[k] < 1 for k in ("candidate_threshold", "threshold"))
         and isinstance(s.get("high", False), bool)
+        and ("high_rate" not in s or (s.get("high") is True and s["high_rate"] in HIGH_RATES))
         and isinstance(s.get("members", 1), int) and 1 <= s.get("members", 1) <= 8
         for h, s in specs.items())
     if not ok:
         raise BreakganError(f"{path}: metadata 'rescore' must map heads to hidden, candidate_threshold, "
-                            "threshold (and optionally high: true/false, members: 1..8)")
+                            "threshold (and optionally high: true/false, high_rate: "
+                            f"{' or '.join(map(str, HIGH_RATES))} with high, members: 1..8)")
     return specs
 
 

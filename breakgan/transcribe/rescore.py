@@ -10,10 +10,14 @@ the network was unsure of.
 
 A rescorer may also see a **fine high band** (`high`): 8 ms FFTs every 2.5 ms, 2-8 kHz, from 50 ms before
 to 100 ms after the candidate. The log-mel front end's 64 ms window smears a hi-hat's or a snare's
-few-millisecond attack, so a sharp hit and the softer onset of a chord look alike through it.
+few-millisecond attack, so a sharp hit and the softer onset of a chord look alike through it. A rescorer
+whose entry says `"high_rate": 32000` hears that band up to 16 kHz from audio decoded at 32 kHz beside the
+networks' 16 kHz (a hi-hat's energy lies mostly above the 8 kHz that 16 kHz audio can hold).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
@@ -30,8 +34,8 @@ _WINDOW = np.hanning(LOW_FFT + 1)[:-1].astype(np.float32)
 HIGH_FFT, HIGH_HOP = 128, 40          # 8 ms windows every 2.5 ms at 16 kHz
 HIGH_BEFORE, HIGH_AFTER = 20, 40      # 50 ms before the candidate, 100 ms after
 HIGH_WIDTH = HIGH_BEFORE + HIGH_AFTER
-HIGH_BINS = slice(16, 65)             # 125 Hz bins: 2-8 kHz
-_HIGH_WINDOW = np.hanning(HIGH_FFT + 1)[:-1].astype(np.float32)
+HIGH_FIRST_BIN = 16                   # of 125 Hz bins: from 2 kHz (to 8 kHz at 16 kHz)
+HIGH_RATES = (F.SR, 2 * F.SR)         # the rates a high band may be heard at: up to 8 or 16 kHz
 
 
 def low_band(audio: np.ndarray, frames: np.ndarray, first_sample: int = 0) -> np.ndarray:
@@ -50,19 +54,51 @@ def low_band(audio: np.ndarray, frames: np.ndarray, first_sample: int = 0) -> np
     return np.log(spec + 1e-6).astype(np.float32)
 
 
-def high_band(audio: np.ndarray, frames: np.ndarray, first_sample: int = 0) -> np.ndarray:
-    """Log power of 2-8 kHz in HIGH_WIDTH short windows around each frame's sample (the k-th window
-    centred HIGH_HOP * (k - HIGH_BEFORE) samples from it; zeros outside `audio`) -> (n, HIGH_WIDTH, 49)."""
+@functools.lru_cache(maxsize=4)
+def _hann(n: int) -> np.ndarray:
+    return np.hanning(n + 1)[:-1].astype(np.float32)  # periodic
+
+
+def high_bins(rate: int = F.SR) -> int:
+    """How many 125 Hz bins the high band holds at `rate`: 2 kHz up to rate / 2."""
+    return HIGH_FFT * (rate // F.SR) // 2 + 1 - HIGH_FIRST_BIN
+
+
+def high_band(audio: np.ndarray, frames: np.ndarray, first_sample: int = 0, rate: int = F.SR) -> np.ndarray:
+    """Log power from 2 kHz to rate / 2 in HIGH_WIDTH short windows around each frame's time (the k-th
+    window centred (k - HIGH_BEFORE) * 2.5 ms from it; `audio` at `rate` starts at sample `first_sample`;
+    zeros outside it) -> (n, HIGH_WIDTH, high_bins(rate)). The windows last 8 ms at any rate, so the bins
+    stay 125 Hz wide and those below 8 kHz mean the same at 16 and 32 kHz."""
     frames = np.asarray(frames, np.int64)
     if len(frames) > 256:
-        return np.concatenate([high_band(audio, frames[i:i + 256], first_sample) for i in range(0, len(frames), 256)])
-    centres = frames[:, None] * F.HOP + (np.arange(HIGH_WIDTH) - HIGH_BEFORE)[None, :] * HIGH_HOP
-    idx = (centres - HIGH_FFT // 2 - first_sample)[..., None] + np.arange(HIGH_FFT)
+        return np.concatenate([high_band(audio, frames[i:i + 256], first_sample, rate)
+                               for i in range(0, len(frames), 256)])
+    k = rate // F.SR
+    fft = HIGH_FFT * k
+    centres = frames[:, None] * F.HOP * k + (np.arange(HIGH_WIDTH) - HIGH_BEFORE)[None, :] * HIGH_HOP * k
+    idx = (centres - fft // 2 - first_sample)[..., None] + np.arange(fft)
     inside = (idx >= 0) & (idx < len(audio))
     seg = np.zeros(idx.shape, np.float32)
     seg[inside] = audio[idx[inside]]
-    spec = np.abs(np.fft.rfft(seg * _HIGH_WINDOW, axis=-1)[..., HIGH_BINS]) ** 2
+    spec = np.abs(np.fft.rfft(seg * _hann(fft), axis=-1)[..., HIGH_FIRST_BIN:]) ** 2
     return np.log(spec + 1e-6).astype(np.float32)
+
+
+def high_patches(audio: np.ndarray, first_sample: int, frames: np.ndarray, rate: int = F.SR) -> np.ndarray:
+    """The high band of candidates at `frames`, each less its own mean (as `patches` gives it)."""
+    hb = high_band(audio, frames, first_sample, rate)
+    return hb - hb.mean(axis=(1, 2), keepdims=True) if len(hb) else hb
+
+
+def high_rate(spec: dict) -> int | None:
+    """The rate a rescorer's entry (meta["rescore"][head]) hears its high band at; None without one."""
+    return int(spec.get("high_rate", F.SR)) if spec.get("high") else None
+
+
+def audio_rate(meta: dict) -> int:
+    """The highest rate a model's rescorers hear: F.SR, or more when one wants a high band above 8 kHz
+    (then inference decodes the song at this rate too, beside F.SR)."""
+    return max([F.SR, *(high_rate(s) or F.SR for s in meta.get("rescore", {}).values())])
 
 
 def _window(a: np.ndarray, frame: int, first_frame: int) -> np.ndarray:
@@ -78,8 +114,8 @@ def patches(audio, first_sample, logmel, mel_first, acts, act_first, frames,
             high: bool = False) -> tuple[np.ndarray, ...]:
     """Inputs of RescoreNet for candidates at `frames` (global frame indices):
     -> low (n, WIDTH, LOW_BINS), mel (n, WIDTH, N_MELS), acts (n, WIDTH, heads) and, with `high`, the fine
-    high band (n, HIGH_WIDTH, 49); each log patch less its own mean, so the level of the song does not
-    matter."""
+    high band of `audio` (n, HIGH_WIDTH, 49; `high_patches` gives it from audio at another rate); each log
+    patch less its own mean, so the level of the song does not matter."""
     low, mel, act = [], [], []
     frames = np.asarray(frames, np.int64)
     if len(frames):  # neighbouring candidates share most frames: one FFT per frame of the span
@@ -95,12 +131,9 @@ def patches(audio, first_sample, logmel, mel_first, acts, act_first, frames,
     if not low:
         out = (np.zeros((0, WIDTH, LOW_BINS), np.float32), np.zeros((0, WIDTH, F.N_MELS), np.float32),
                np.zeros((0, WIDTH, n_heads), np.float32))
-        return (*out, np.zeros((0, HIGH_WIDTH, HIGH_BINS.stop - HIGH_BINS.start), np.float32)) if high else out
+        return (*out, np.zeros((0, HIGH_WIDTH, high_bins()), np.float32)) if high else out
     out = (np.stack(low), np.stack(mel), np.stack(act))
-    if high:
-        hb = high_band(audio, frames, first_sample)
-        out = (*out, hb - hb.mean(axis=(1, 2), keepdims=True))
-    return out
+    return (*out, high_patches(audio, first_sample, frames)) if high else out
 
 
 def _branch() -> nn.Sequential:
@@ -168,18 +201,25 @@ def probabilities(net: RescoreNet | RescoreEnsemble, low: np.ndarray, mel: np.nd
 
 
 def head_candidates(model, meta: dict, audio: np.ndarray, logmel: np.ndarray, acts: np.ndarray,
-                    floor: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+                    floor: float, high_audio: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per head of a whole signal: (times, peak activations, scores) of its peaks, for choosing thresholds.
     A head's onsets at threshold T are the peaks whose score is above T: the score is the peak activation
     (peaks above `floor`), or for a rescored head its rescorer's probability (peaks above its candidate
-    threshold), exactly as streaming inference decides them."""
+    threshold), exactly as streaming inference decides them. `high_audio`: the signal at audio_rate(meta),
+    when that is above F.SR."""
     from breakgan.transcribe.peaks import peak_frames
 
     out = []
     for h, name in enumerate(meta["heads"]):
         spec = meta.get("rescore", {}).get(name)
         frames, times, peaks = peak_frames(acts[:, h], spec["candidate_threshold"] if spec else floor)
-        scores = peaks if spec is None else probabilities(
-            model.rescorers[name], *patches(audio, 0, logmel, 0, acts, 0, frames, high=bool(spec.get("high"))))
+        scores = peaks
+        if spec is not None:
+            x = patches(audio, 0, logmel, 0, acts, 0, frames)
+            if rate := high_rate(spec):
+                if rate != F.SR and high_audio is None:
+                    raise ValueError(f"the {name} rescorer hears {rate} Hz audio: pass high_audio")
+                x = (*x, high_patches(audio if rate == F.SR else high_audio, 0, frames, rate))
+            scores = probabilities(model.rescorers[name], *x)
         out.append((times, peaks, np.asarray(scores, np.float64)))
     return out

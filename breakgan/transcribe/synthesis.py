@@ -324,7 +324,7 @@ def make_clip(notes, bpm: float, length_s: float, kits, melodic: MelodicSynth | 
         a_rms = np.sqrt(np.mean(acc ** 2)) + 1e-9
         y = drums + acc * (d_rms / a_rms) * 10 ** (accompaniment / 20)
     if augment_audio:
-        y = augment(y, rng)
+        y = augment(y, rng, int(round(len(drums) / length_s)) if length_s > 0 else F.SR)
     return y.astype(np.float32), labels
 
 

@@ -102,20 +102,25 @@ def _transcribe_window(job: tuple[int, Path, float, float, str, str | None]) -> 
 
     from breakgan.transcribe.infer import transcribe_blocks
     from breakgan.transcribe.model import load_model
+    from breakgan.transcribe.rescore import audio_rate
     from breakgan.transcribe.synthesis import KitSynth, MelodicSynth, accompanied, groove_notes, notes_window
 
     if not _worker:
         torch.set_num_threads(1)
-        _worker.update(model=load_model(model_path), kit=KitSynth(KIT, F.SR, bank=0),
-                       melodic=MelodicSynth(ACCOMPANIMENT, F.SR))
+        model, meta = load_model(model_path)
+        rate = audio_rate(meta)  # rendered at the rate the rescorers hear; the networks get 16 kHz
+        _worker.update(model=(model, meta), rate=rate, kit=KitSynth(KIT, rate, bank=0),
+                       melodic=MelodicSynth(ACCOMPANIMENT, rate))
     model, meta = _worker["model"]
+    rate = _worker["rate"]
     rng = np.random.default_rng([i, 77])
     drums, acc, _ = accompanied(notes_window(groove_notes(path), start, WINDOW_S), bpm, WINDOW_S,
                                 _worker["kit"], _worker["melodic"], rng)
     scale = 0.9 / max(np.abs(drums + acc).max(), np.abs(drums).max(), 1e-9)
     arrays = {"bpm": np.array(bpm)}
     for cond, y in zip(CONDITIONS, (drums + acc, drums)):
-        tr = transcribe_blocks([(y * scale).astype(np.float32)], model, meta)
+        y = (y * scale).astype(np.float32)
+        tr = transcribe_blocks([F.to_model_rate(y, rate)], model, meta, high_blocks=[y] if rate > F.SR else None)
         arrays[f"{cond}/env"] = tr.envelope
         arrays.update({f"{cond}/{h}": tr.onsets[h] for h in HEADS})
     tmp = out.with_suffix(".part.npz")

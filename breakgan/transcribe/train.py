@@ -27,29 +27,30 @@ def _font(name: str):
 def synthesize_set(groove_root, n_clips: int, clip_s: float, seed: int, soundfonts=TRAIN_SOUNDFONTS,
                    split: str = "train", accompaniment_p: float = 0.75, hydrogen_kits: bool = True,
                    synth_accompaniment: bool = True, accompaniment_db: tuple[float, float] = (-12.0, 6.0),
-                   keep_audio: bool = False):
+                   keep_audio: bool = False, rate: int = F.SR):
     """-> features (n, frames, mels) float16, onset targets (n, frames, heads) float16, velocity (same),
-    and the raw labels per clip; with keep_audio, also the clips' samples (n, samples) float16."""
+    and the raw labels per clip; with keep_audio, also the clips' samples (n, samples) float16 at `rate`
+    (synthesized at `rate`; the features from them brought to the networks' 16 kHz)."""
     from breakgan.transcribe.synthesis import KitSynth, MelodicSynth, groove_files, groove_notes, make_clip, notes_window
 
     rng = np.random.default_rng(seed)
     files = groove_files(groove_root, split)
     weights = np.array([min(g.duration, 60.0) for g in files])
     weights /= weights.sum()
-    synths = [KitSynth(_font(s)) for s in soundfonts]
+    synths = [KitSynth(_font(s), rate) for s in soundfonts]
     kits = [(k, p) for k in synths for p in k.presets]
     if hydrogen_kits:
         from breakgan.transcribe.hydrogen import HydrogenKit, available_kits
-        kits += [HydrogenKit(p) for p in available_kits()]
-    melodic = [MelodicSynth(_font(s)) for s in soundfonts]
+        kits += [HydrogenKit(p, rate) for p in available_kits()]
+    melodic = [MelodicSynth(_font(s), rate) for s in soundfonts]
     if synth_accompaniment:  # as likely as each SoundFont's instruments
         from breakgan.transcribe.synthesis import SynthAccompaniment
-        melodic.append(SynthAccompaniment(np.random.default_rng(seed + 7)))
+        melodic.append(SynthAccompaniment(np.random.default_rng(seed + 7), rate))
     frames = int(round(clip_s * F.FPS)) + 1
     X = np.zeros((n_clips, frames, F.N_MELS), np.float16)
     Y = np.zeros((n_clips, frames, len(HEADS)), np.float16)
     V = np.zeros((n_clips, frames, len(HEADS)), np.float16)
-    A = np.zeros((n_clips, int(round(clip_s * F.SR)) if keep_audio else 0), np.float16)
+    A = np.zeros((n_clips, int(round(clip_s * rate)) if keep_audio else 0), np.float16)
     labels_all = []
     cache: dict = {}
     for i in range(n_clips):
@@ -61,7 +62,7 @@ def synthesize_set(groove_root, n_clips: int, clip_s: float, seed: int, soundfon
         acc = float(rng.uniform(*accompaniment_db)) if rng.random() < accompaniment_p else None
         y, labels = make_clip(notes_window(notes, start, clip_s), g.bpm, clip_s, kits,
                               melodic[int(rng.integers(len(melodic)))], rng, accompaniment=acc, head_gain_db=6.0)
-        X[i] = F.log_mel(y)[:frames]
+        X[i] = F.log_mel(F.to_model_rate(y, rate))[:frames]
         if keep_audio:
             A[i, :min(len(y), A.shape[1])] = y[:A.shape[1]]
         for t, h, v in labels:

@@ -20,46 +20,50 @@ from pathlib import Path
 
 import numpy as np
 
+from breakgan.transcribe import features as F
 from breakgan.transcribe import rescore as R
 
 BATCH = 128
 
 
 def synthesized(groove: str, work: Path, seed: int, clips: int,
-                accompaniment_p: float = 0.9) -> tuple[np.ndarray, np.ndarray, list]:
-    """One set of 8 s clips with their audio (by default 90% with an accompaniment at -9..+6 dB), cached
-    in `work`."""
+                accompaniment_p: float = 0.9, rate: int = F.SR) -> tuple[np.ndarray, np.ndarray, list]:
+    """One set of 8 s clips with their audio at `rate` (by default 90% with an accompaniment at -9..+6 dB),
+    cached in `work`."""
     from breakgan.transcribe.train import synthesize_set
 
-    share = "" if accompaniment_p == 0.9 else f"_acc{accompaniment_p:g}"
+    share = ("" if accompaniment_p == 0.9 else f"_acc{accompaniment_p:g}") + ("" if rate == F.SR else f"_{rate}hz")
     path = work / f"rescore_set_{seed}_{clips}{share}.npz"
     if path.is_file():
         z = np.load(path, allow_pickle=False)
         return z["X"], z["A"], json.loads(path.with_suffix(".json").read_text())
     X, _, _, labels, A = synthesize_set(groove, clips, 8.0, seed, accompaniment_p=accompaniment_p,
-                                        accompaniment_db=(-9.0, 6.0), keep_audio=True)
+                                        accompaniment_db=(-9.0, 6.0), keep_audio=True, rate=rate)
     np.savez(path, X=X, A=A)
     path.with_suffix(".json").write_text(json.dumps(labels))
     return X, A, labels
 
 
-def candidate_set(model, meta: dict, A, labels, head: str, high: bool = False) -> dict[str, np.ndarray]:
-    """The patches of `head`'s candidates in clips (A audio, labels) and their 0/1 targets (with `high`,
-    the fine high band's patches too); the activations and features are those inference computes
-    (infer.whole_signal, with the model's frame phases)."""
+def candidate_set(model, meta: dict, A, labels, head: str, high: bool = False,
+                  rate: int = F.SR) -> dict[str, np.ndarray]:
+    """The patches of `head`'s candidates in clips (A audio at `rate`, labels) and their 0/1 targets (with
+    `high`, the fine high band's patches too, heard at `rate`); the activations and features are those
+    inference computes (infer.whole_signal, with the model's frame phases, on the audio at 16 kHz)."""
     from breakgan.transcribe.infer import whole_signal
     from breakgan.transcribe.peaks import match_pairs, peak_frames
 
     h = list(meta["heads"]).index(head)
     out = {k: [] for k in ("low", "mel", "acts", "y", "peak", *(("high",) if high else ()))}
-    for audio, lab in zip(A, labels):
-        audio = audio.astype(np.float32)
+    for clip, lab in zip(A, labels):
+        clip = clip.astype(np.float32)
+        audio = F.to_model_rate(clip, rate)
         x, a, _ = whole_signal(model, meta, audio)
         frames, times, peaks = peak_frames(a[:, h], R.CANDIDATE_THRESHOLD)
         ref = np.array([t for t, hh, _ in lab if hh == h])
         y = np.zeros(len(frames), np.float32)
         y[match_pairs(ref, times)[:, 1]] = 1.0
-        low, mel, act, *hb = R.patches(audio, 0, x, 0, a, 0, frames, high=high)
+        low, mel, act = R.patches(audio, 0, x, 0, a, 0, frames)
+        hb = [R.high_patches(clip, 0, frames, rate).astype(np.float16)] if high else []  # float16: gigabytes
         for k, v in (("low", low), ("mel", mel), ("acts", act), ("y", y), ("peak", peaks), *(("high", x) for x in hb)):
             out[k].append(v)
     return {k: np.concatenate(v) for k, v in out.items()}
@@ -74,7 +78,7 @@ def fit(data: dict[str, np.ndarray], head: int, *, minutes: float, seed: int = 0
 
     torch.manual_seed(seed)
     low, mel, acts, y = (torch.from_numpy(data[k].astype(np.float32, copy=False)) for k in ("low", "mel", "acts", "y"))
-    high = torch.from_numpy(data["high"].astype(np.float32, copy=False)) if "high" in data else None
+    high = torch.from_numpy(data["high"]) if "high" in data else None   # float16: made float32 per batch
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(y))
     held, train = perm[:len(y) // 10], perm[len(y) // 10:]
@@ -82,7 +86,7 @@ def fit(data: dict[str, np.ndarray], head: int, *, minutes: float, seed: int = 0
 
     def inputs(idx, a=None):
         x = (low[idx], mel[idx], acts[idx] if a is None else a)
-        return x if high is None else (*x, high[idx])
+        return x if high is None else (*x, high[idx].float())
     opt = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-4)
     t0, step, budget = time.time(), 0, minutes * 60
 
@@ -131,6 +135,8 @@ def main(argv=None):
     ap.add_argument("--minutes", type=float, nargs="+", default=[8.0], help="training time per head (one or one per head)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--high", action="store_true", help="give the rescorers the fine high band (rescore.py)")
+    ap.add_argument("--high-rate", type=int, default=F.SR, choices=R.HIGH_RATES,
+                    help="synthesize the clips at this rate and let the high band hear up to half of it")
     ap.add_argument("--keep", nargs="*", default=None, metavar="HEAD",
                     help="rescorers of the base model to keep (default: all but those trained here)")
     a = ap.parse_args(argv)
@@ -152,6 +158,8 @@ def main(argv=None):
         ap.error("--clips: 1..100000 per set; --threads: 1..64")
     if not 0 <= a.accompaniment_p <= 1:
         ap.error("--accompaniment-p: a share, 0..1")
+    if a.high_rate != F.SR and not a.high:
+        ap.error("--high-rate: only with --high")
     if not (Path(a.groove) / "info.csv").is_file():
         ap.error(f"--groove {a.groove}: no info.csv there (the Groove MIDI Dataset folder)")
     torch.set_num_threads(a.threads)
@@ -164,7 +172,8 @@ def main(argv=None):
     # synthesis is single-threaded: one set per process; spawned, as a child forked after torch's thread
     # pool started can hang
     with ProcessPoolExecutor(a.threads, mp_context=multiprocessing.get_context("spawn")) as pool:
-        sets = list(pool.map(functools.partial(synthesized, a.groove, work, accompaniment_p=a.accompaniment_p),
+        sets = list(pool.map(functools.partial(synthesized, a.groove, work, accompaniment_p=a.accompaniment_p,
+                                               rate=a.high_rate),
                              a.seeds, [a.clips] * len(a.seeds)))
     minutes = a.minutes * len(a.heads) if len(a.minutes) == 1 else a.minutes
     meta = {**meta, "rescore": dict(meta.get("rescore", {}))}
@@ -172,13 +181,14 @@ def main(argv=None):
         for head in [h for h in meta["rescore"] if h not in a.keep and h not in a.heads]:
             del meta["rescore"][head], model.rescorers[head]
     for head, mins in zip(a.heads, minutes):
-        parts = [candidate_set(model, meta, A, labels, head, a.high) for _, A, labels in sets]
+        parts = [candidate_set(model, meta, A, labels, head, a.high, a.high_rate) for _, A, labels in sets]
         data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         del parts  # the patches are gigabytes: one copy at a time
         print(f"{head}: {len(data['y'])} candidates, {data['y'].mean():.1%} of them hits", flush=True)
         net, record = fit(data, HEADS.index(head), minutes=mins, log=lambda s: print(f"{head}: {s}", flush=True))
         model.rescorers[head] = net
         meta["rescore"][head] = {"hidden": net.mlp[-1].in_features, "high": a.high,
+                                 **({"high_rate": a.high_rate} if a.high_rate != F.SR else {}),
                                  "candidate_threshold": R.CANDIDATE_THRESHOLD,
                                  "threshold": 0.5, "training": {**record, "seeds": a.seeds, "clips": a.clips * len(a.seeds),
                                                    "accompaniment_p": a.accompaniment_p}}
