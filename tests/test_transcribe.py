@@ -289,19 +289,29 @@ def test_bad_files_give_one_clean_line(tmp_path):
 
 
 def test_streaming_equals_one_pass():
+    from breakgan.transcribe import features as F
     from breakgan.transcribe import infer
     from breakgan.transcribe.model import load_model
+    from breakgan.transcribe.rescore import audio_rate
 
     model, meta = load_model()
+    rate = audio_rate(meta)  # the closed hat's rescorer hears 32 kHz audio beside the networks' 16 kHz
+    k = rate // F.SR
     rng = np.random.default_rng(0)
-    y = (0.05 * rng.standard_normal(16000 * 25)).astype(np.float32)
-    y[::5000] += 0.8  # clicks
+    high = (0.05 * rng.standard_normal(rate * 25)).astype(np.float32)
+    for j in range(k):  # clicks, one 16 kHz sample long
+        high[j::5000 * k] += 0.8
+    y = F.to_model_rate(high, rate)
+
+    def blocks(n: int):
+        return (y[i:i + n] for i in range(0, len(y), n)), (high[i:i + n * k] for i in range(0, len(high), n * k))
     window = infer.WINDOW
     try:
         infer.WINDOW = 300  # 3 s windows: eight network calls with margins, blocks cut anywhere
-        streamed = infer.transcribe_blocks((y[i:i + 7777] for i in range(0, len(y), 7777)), model, meta)
+        low_blocks, high_blocks = blocks(7777)
+        streamed = infer.transcribe_blocks(low_blocks, model, meta, high_blocks=high_blocks if k > 1 else None)
         infer.WINDOW = 10 ** 6
-        whole = infer.transcribe_blocks([y], model, meta)
+        whole = infer.transcribe_blocks([y], model, meta, high_blocks=[high] if k > 1 else None)
     finally:
         infer.WINDOW = window
     assert sum(len(a) for a in whole.onsets.values()) > 20

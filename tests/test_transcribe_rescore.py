@@ -100,8 +100,8 @@ def test_a_rescored_head_streams_as_it_is_tuned(phases, rate):
     meta = {**meta, "phases": phases}
     assert set(meta["rescore"]) == {"kick", "snare", "hihat_closed"} == set(model.rescorers)
     assert meta["rescore"]["snare"]["high"] and meta["rescore"]["hihat_closed"]["high"]
-    if rate != F.SR:  # the shipped hat rescorer's weights, made to hear up to 16 kHz
-        meta["rescore"] = {**meta["rescore"], "hihat_closed": {**meta["rescore"]["hihat_closed"], "high_rate": rate}}
+    # the shipped hat rescorer's weights, made to hear up to 8 or up to 16 kHz
+    meta["rescore"] = {**meta["rescore"], "hihat_closed": {**meta["rescore"]["hihat_closed"], "high_rate": rate}}
     assert R.audio_rate(meta) == rate
     rng = np.random.default_rng(1)
     n = rate * 12 + 100 * rate // F.SR  # the second phase gets one frame more than the first
