@@ -163,6 +163,16 @@ def load_chooser(path: str | Path = CHOOSER) -> Chooser:
     return Chooser(t["mean"], t["std"], t["w1"], t["b1"], t["w2"], meta)
 
 
+def compile_kernels() -> None:
+    """Compile librosa's numba kernels that tempo and beats use, in this process. numba caches them beside
+    librosa, and two processes compiling the same gufunc at once can leave a mismatched cache pair that
+    segfaults every later run (numba issue 10128): call this before starting workers that track beats."""
+    env = np.zeros(int(10 * F.FPS), np.float32)
+    env[::50] = 1.0
+    tempo_estimate(env)
+    beat_grid(env, {}, tempo=120.0)
+
+
 def tempo_estimate(env: np.ndarray) -> float | None:
     """librosa's tempo estimate on a transcription's onset envelope (bpm), or None."""
     import librosa

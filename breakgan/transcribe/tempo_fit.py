@@ -138,6 +138,7 @@ def transcribed(groove: str, work: Path, model_path: str | None, jobs: int) -> l
     work.mkdir(parents=True, exist_ok=True)
     wins = windows(groove)
     todo = [(i, p, bpm, s, str(work), model_path) for i, (p, bpm, s) in enumerate(wins)]
+    T.compile_kernels()
     with mp.get_context("spawn").Pool(jobs) as pool:
         files = list(track(pool.imap(_transcribe_window, todo), total=len(todo), description="transcribing windows"))
     out = []
