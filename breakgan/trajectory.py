@@ -190,8 +190,8 @@ def latent_path(onsets: np.ndarray, keys: np.ndarray, times: np.ndarray, motion:
     base = np.floor(s)
     frac = s - base
     idx = base.astype(np.int64) % K
-    # slerp weights per frame from the K consecutive-key angles (scalars): the path is then a
-    # weighted sum of a few basis rows (keys, pulse and drift directions) — one (F, M) @ (M, D) product.
+    # slerp weights per frame from the K consecutive-key angles (scalars): the path is then a weighted sum
+    # of a few basis rows (two keys, pulse and drift directions).
     nxt = np.roll(keys, -1, axis=0)
     cos = np.sum(keys * nxt, axis=1) / np.maximum(np.linalg.norm(keys, axis=1) * np.linalg.norm(nxt, axis=1), 1e-12)
     omega = np.arccos(np.clip(cos, -1.0, 1.0))[idx]
@@ -200,7 +200,14 @@ def latent_path(onsets: np.ndarray, keys: np.ndarray, times: np.ndarray, motion:
     so_safe = np.where(safe, so, 1.0)
     wa = np.where(safe, np.sin((1.0 - frac) * omega) / so_safe, 1.0 - frac)
     wb = np.where(safe, np.sin(frac * omega) / so_safe, frac)
-    columns: list[tuple[np.ndarray, np.ndarray]] = []  # extra dense weight blocks (F, m) for extra basis rows
+    # Each row is summed term by term in one fixed order, not by a matrix product: BLAS picks its kernel by
+    # the number of rows, which changes the last bits, and live's single ticks must equal render's frames.
+    k32 = keys.astype(np.float32)
+    path = np.take(k32, idx, axis=0)
+    path *= wa.astype(np.float32)[:, None]
+    tmp = np.take(k32, (idx + 1) % K, axis=0)
+    tmp *= wb.astype(np.float32)[:, None]
+    path += tmp
     if motion.pulse or motion.drift:
         pulse_dirs, drift_dirs, drift_phase = motion_directions(motion.seed, D)
         if motion.pulse and len(onsets):
@@ -210,31 +217,17 @@ def latent_path(onsets: np.ndarray, keys: np.ndarray, times: np.ndarray, motion:
             dt = times - onsets[li, 0]
             tau = max(motion.pulse_ms, 1e-3) / 1000.0
             amount = np.where(ok, motion.pulse * onsets[li, 1] * np.exp(-dt / tau), 0.0)
-            w = np.zeros((len(times), PULSE_DIRECTIONS))
-            w[np.arange(len(times)), li % PULSE_DIRECTIONS] = amount
-            columns.append((w, pulse_dirs))
+            np.take(pulse_dirs.astype(np.float32), li % PULSE_DIRECTIONS, axis=0, out=tmp)
+            tmp *= amount.astype(np.float32)[:, None]
+            path += tmp
         if motion.drift:
             period = max(motion.drift_period_s, 1e-3)
             waves = np.sin(2.0 * np.pi * times[:, None] / (period * np.asarray(DRIFT_PERIODS))[None, :]
-                           + drift_phase[None, :])
-            columns.append((waves * (motion.drift / np.sqrt(len(DRIFT_PERIODS))), drift_dirs))
-    rows = np.arange(len(times))
-    if K <= 64:
-        w = np.zeros((len(times), K))
-        np.add.at(w, (rows, idx), wa)  # add.at: with K == 1 both weights land on the same key
-        np.add.at(w, (rows, (idx + 1) % K), wb)
-        weights = np.concatenate([w] + [c[0] for c in columns], axis=1).astype(np.float32)
-        basis = np.concatenate([keys] + [c[1] for c in columns], axis=0).astype(np.float32)
-        return weights @ basis
-    # many keyframes: gather the two keys per frame instead of a wide weight matrix
-    k32 = keys.astype(np.float32)
-    path = np.take(k32, idx, axis=0)
-    path *= wa.astype(np.float32)[:, None]
-    tmp = np.take(k32, (idx + 1) % K, axis=0)
-    tmp *= wb.astype(np.float32)[:, None]
-    path += tmp
-    for w, b in columns:
-        path += w.astype(np.float32) @ b.astype(np.float32)
+                           + drift_phase[None, :]) * (motion.drift / np.sqrt(len(DRIFT_PERIODS)))
+            w32, d32 = waves.astype(np.float32), drift_dirs.astype(np.float32)
+            for j in range(len(DRIFT_PERIODS)):
+                np.multiply(w32[:, j:j + 1], d32[j], out=tmp)
+                path += tmp
     return path
 
 
