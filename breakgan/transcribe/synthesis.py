@@ -282,7 +282,7 @@ def render_drums(notes, kits: list, length_s: float, rng: np.random.Generator, h
             k = fonts[int(rng.integers(len(fonts)))]
         choice.append(k)
     gains = 10 ** (rng.uniform(-head_gain_db, head_gain_db, len(HEADS)) / 20) if head_gain_db else np.ones(len(HEADS))
-    rate = kits[0].rate if isinstance(kits[0], hydrogen.HydrogenKit) else kits[0][0].rate
+    rate = kit_rate(kits[0])
     h2 = [n for n in notes if 0 <= n[1] < 128 and heads[n[1]] >= 0 and isinstance(choice[heads[n[1]]], hydrogen.HydrogenKit)]
     out, labels = np.zeros(int(round(length_s * rate)), np.float32), []
     if h2:
@@ -309,6 +309,11 @@ def render_drums(notes, kits: list, length_s: float, rng: np.random.Generator, h
     return out, sorted(labels)
 
 
+def kit_rate(kit) -> int:
+    """The sample rate a kit of `render_drums` (a (KitSynth, preset) or a HydrogenKit) renders at."""
+    return int((kit[0] if isinstance(kit, tuple) else kit).rate)
+
+
 def make_clip(notes, bpm: float, length_s: float, kits, melodic: MelodicSynth | None, rng: np.random.Generator,
               *, accompaniment: float | None = None, augment_audio: bool = True, head_gain_db: float = 0.0):
     """One clip: (audio, labels). accompaniment: level of the accompaniment relative to the drums in dB
@@ -324,7 +329,7 @@ def make_clip(notes, bpm: float, length_s: float, kits, melodic: MelodicSynth | 
         a_rms = np.sqrt(np.mean(acc ** 2)) + 1e-9
         y = drums + acc * (d_rms / a_rms) * 10 ** (accompaniment / 20)
     if augment_audio:
-        y = augment(y, rng, int(round(len(drums) / length_s)) if length_s > 0 else F.SR)
+        y = augment(y, rng, kit_rate(kits[0]))
     return y.astype(np.float32), labels
 
 
