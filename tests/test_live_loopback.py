@@ -65,8 +65,14 @@ def receiver():
 
 
 def settle(rec, seconds=0.3, limit=10.0):
-    """Wait until no datagram has arrived for `seconds` (on a busy machine the server thread lags)."""
+    """Wait until every datagram `play` sent has arrived (loopback, with a 4 MB receive buffer), or, for a
+    sender this file does not count, until none has arrived for `seconds`: on a busy machine the server
+    thread lags, and a quiet spell alone can end too early."""
     deadline = time.monotonic() + limit
+    want = getattr(rec, "sent", None)
+    if want is not None:
+        while len(rec.packets) < want and time.monotonic() < deadline:
+            time.sleep(0.02)
     count = -1
     while count != len(rec.packets) and time.monotonic() < deadline:
         count = len(rec.packets)
@@ -77,9 +83,16 @@ def settle(rec, seconds=0.3, limit=10.0):
 def play(rec, data, **opts):
     clock = InternalClock(opts.pop("tempo"))
     sender = OscSender("127.0.0.1", rec.port)
-    player = Player(timeline_from_onsets(data), clock, sender.send, LiveOptions(**opts), log=lambda m: None)
+    rec.sent = 0
+
+    def send(dgrams):
+        rec.sent += len(dgrams)
+        sender.send(dgrams)
+
+    player = Player(timeline_from_onsets(data), clock, send, LiveOptions(**opts), log=lambda m: None)
     stats = player.run()
     sender.close()
+    rec.sent -= sender.errors
     return clock, stats
 
 
