@@ -26,7 +26,7 @@ import numpy as np
 
 from breakgan.drums.encoding import hits_from_labels, labels_from_pattern
 from breakgan.drums.generate import PLAIN, BeamOptions, Decoding, candidate_noise_seed
-from breakgan.drums.groove.data import STEPS_PER_BAR, load_split
+from breakgan.drums.groove.data import SPLITS, STEPS_PER_BAR, load_split
 from breakgan.drums.run import generate_pattern, runtime_model
 from breakgan.drums.seed import Seed
 
@@ -190,7 +190,8 @@ def parse_setting(spec: str):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--split", default="validation", choices=["validation", "train"])
+    ap.add_argument("--split", default="validation", choices=SPLITS,
+                    help="the GMD split to measure on; test only on a full copy, for final figures (never used for tuning)")
     ap.add_argument("--data", default=DATA)
     ap.add_argument("--quick", action="store_true", help="12 primers x 3 candidates")
     ap.add_argument("--primers", type=int, default=24)
@@ -202,8 +203,11 @@ def main() -> None:
     primers, cands = (12, 3) if args.quick else (args.primers, args.candidates)
     settings = {s: parse_setting(s) for s in args.settings.split(";")}
     print(f"split {args.split}, {primers} primers x {cands} candidates")
-    out = evaluate(settings, split=args.split, primers=primers, candidates=cands, data=args.data,
-                   with_baselines=not args.no_baselines)
+    try:
+        out = evaluate(settings, split=args.split, primers=primers, candidates=cands, data=args.data,
+                       with_baselines=not args.no_baselines)
+    except ValueError as e:  # a split the data folder does not have
+        raise SystemExit(str(e)) from None
     print(table(out))
 
 

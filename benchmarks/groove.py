@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from breakgan.drums.groove.data import load_split
+from breakgan.drums.groove.data import SPLITS, load_split
 from breakgan.drums.groove.evaluate import BASELINE, errors
 from breakgan.drums.groove.model import load
 
@@ -27,9 +27,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None)
     ap.add_argument("--data", default="/work/shared/data/groove")
-    ap.add_argument("--split", default="validation", choices=["validation", "train"])
+    ap.add_argument("--split", default="validation", choices=SPLITS,
+                    help="the GMD split to measure on; test only on a full copy, for final figures (never used for tuning)")
     args = ap.parse_args()
-    out = evaluate(args.model, args.data, args.split)
+    try:
+        out = evaluate(args.model, args.data, args.split)
+    except ValueError as e:  # a split the data folder does not have
+        raise SystemExit(str(e)) from None
     gain = out.pop("gain")
     print(f"split {args.split}: mean absolute error per hit")
     print("| predictor | velocity MAE | timing MAE (ms) |\n|---|---|---|")

@@ -3,7 +3,7 @@
     python benchmarks/transcribe.py [--files 20] [--seconds 30] [--model FILE] [--json OUT]
                                     [--conditions drums_only,with_accompaniment,sub_kick,heavy_room]
 
-GMD **validation** grooves (4/4 "beat" files of at least --seconds, in info.csv order), first --seconds
+GMD **validation** grooves (--split; 4/4 "beat" files of at least --seconds, in info.csv order), first --seconds
 each, rendered with a drum kit training never used (default: the AVL "Black Pearl" acoustic kit,
 Debian avldrums.lv2-soundfont; the training kits were TimGM6mb and FluidR3 GM), 44.1 kHz WAV, under
 the --conditions asked for (default the first two, the figures the README has always given):
@@ -44,6 +44,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from breakgan.drums.groove.data import SPLITS  # noqa: E402
+from breakgan.transcribe.synthesis import groove_files  # noqa: E402
 
 HELD_OUT_KIT = "/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2"
 ACCOMP_FONT = "/usr/share/sounds/sf2/sf_GMbank.sf2"
@@ -254,7 +257,9 @@ def real_audio_check(path: Path, model):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--groove", default=GROOVE)
+    ap.add_argument("--data", "--groove", dest="groove", default=GROOVE, help="a Groove MIDI Dataset folder")
+    ap.add_argument("--split", default="validation", choices=SPLITS,
+                    help="the GMD split to measure on; test only on a full copy, for final figures (never used for tuning)")
     ap.add_argument("--files", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--kit", default=HELD_OUT_KIT)
@@ -286,8 +291,11 @@ def main(argv=None):
     for font in (a.kit, a.accompaniment_font):
         if not Path(font).is_file():
             sys.exit(f"{font}: not installed (apt-get install avldrums.lv2-soundfont csound-soundfont)")
-    files = [g for g in __import__("breakgan.transcribe.synthesis", fromlist=["x"]).groove_files(a.groove, "validation")
-             if g.beat_type == "beat" and g.duration >= a.seconds][:a.files]
+    try:
+        files = [g for g in groove_files(a.groove, a.split) if g.beat_type == "beat" and g.duration >= a.seconds]
+    except ValueError as e:
+        sys.exit(str(e))
+    files = files[:a.files]
     results = {"files": len(files), "seconds": a.seconds, "kit": Path(a.kit).name,
                "accompaniment_font": Path(a.accompaniment_font).name}
     with tempfile.TemporaryDirectory() as tmp:

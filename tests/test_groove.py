@@ -431,3 +431,22 @@ def test_a_groove_file_whose_record_claims_huge_networks_is_refused_before_they_
                                                 "window_bars": 2, "profile": True, "members": MAX_MEMBERS})})
     with pytest.raises(BreakganError, match="not a breakgan groove model"):
         load(tmp_path / "forged.safetensors")
+
+
+def test_split_rows_reads_any_listed_split_and_names_a_missing_one(tmp_path):
+    from breakgan.drums.groove.data import load_split, split_rows
+    from breakgan.transcribe.synthesis import groove_files
+
+    fake_groove_dataset(tmp_path, files=3, bars=1)
+    info = tmp_path / "info.csv"
+    lines = info.read_text().splitlines()
+    info.write_text("\n".join([*lines[:2], lines[2].replace(",train", ",test"), lines[3]]) + "\n")
+    assert [r["midi_filename"] for r in split_rows(tmp_path, "test")] == ["drummer1/session1/1_funk_100_beat_4-4.mid"]
+    assert [g.split for g in groove_files(tmp_path, "test")] == ["test"]  # an evaluator's full copy
+    assert len(load_split(tmp_path, "train")) == 2
+    with pytest.raises(ValueError, match=r"no 4/4 files of the validation split \(this copy has: test, train\)"):
+        split_rows(tmp_path, "validation")
+    with pytest.raises(ValueError, match="unknown split 'dev'"):
+        split_rows(tmp_path, "dev")
+    with pytest.raises(ValueError, match="info.csv: not found"):
+        split_rows(tmp_path / "nowhere", "train")

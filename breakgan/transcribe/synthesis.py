@@ -4,7 +4,6 @@ from random MIDI, then gain, EQ, reverb, soft compression and noise. Every rando
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,14 +41,10 @@ class Groove:
 
 
 def groove_files(root: str | Path, split: str) -> list[Groove]:
-    root = Path(root)
-    out = []
-    with open(root / "info.csv", newline="") as f:
-        for r in csv.DictReader(f):
-            if r["split"] == split and r["time_signature"] == "4-4":
-                out.append(Groove(root / r["midi_filename"], float(r["bpm"]), r["split"], r["beat_type"],
-                                  float(r["duration"])))
-    return out
+    from breakgan.drums.groove.data import split_rows
+
+    return [Groove(Path(root) / r["midi_filename"], float(r["bpm"]), r["split"], r["beat_type"], float(r["duration"]))
+            for r in split_rows(root, split)]
 
 
 def groove_notes(path: str | Path) -> list[tuple[float, int, int]]:

@@ -3,7 +3,8 @@
 A performance is read at its first tempo (GMD files are recorded to a click, one tempo, 4/4, starting
 on a bar line), every drum note is put on its nearest 16th step, and the distance to that step is kept
 as a fraction of a step in [-0.5, 0.5). Two notes of one part on one step keep the louder one.
-Only the train and validation splits are read: the test split is never touched.
+Training reads the train split and tuning the validation split; `split_rows` also lists the test split of a
+full GMD copy, for evaluators' final figures (this project's copy has none, and nothing was tuned on it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from breakgan.drums.encoding import NUM_PARTS, STEPS_PER_QUARTER, pitch_to_part
 
 STEPS_PER_BAR = 16  # 4/4 only
+SPLITS = ("train", "validation", "test")
 
 
 @dataclass
@@ -67,16 +69,29 @@ def read_performance(path: Path, name: str = "", style: str = "") -> Performance
     return Performance(name or path.name, style, tempo, vel, off)
 
 
+def split_rows(root: str | Path, split: str) -> list[dict]:
+    """The info.csv rows of one split's 4/4 files, in the file's order. ValueError (one line) when the split
+    is unknown or the copy lists none of it."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r} (one of {', '.join(SPLITS)})")
+    info = Path(root) / "info.csv"
+    if not info.is_file():
+        raise ValueError(f"{info}: not found (a Groove MIDI Dataset folder holds info.csv)")
+    with open(info, newline="") as f:
+        rows = list(csv.DictReader(f))
+    picked = [r for r in rows if r["split"] == split and r["time_signature"] == "4-4"]
+    if not picked:
+        have = ", ".join(sorted({r["split"] for r in rows})) or "nothing"
+        raise ValueError(f"{info}: no 4/4 files of the {split} split (this copy has: {have})")
+    return picked
+
+
 def load_split(root: Path, split: str, *, min_bars: int = 1, beats_only: bool = False,
                limit: int | None = None) -> list[Performance]:
-    """The 4/4 performances of one split ('train' or 'validation') listed in root/info.csv, sorted by name."""
-    if split not in ("train", "validation"):
-        raise ValueError("only the train and validation splits are read")
+    """The 4/4 performances of one split listed in root/info.csv, sorted by name."""
     root = Path(root)
-    with open(root / "info.csv", newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["split"] == split and r["time_signature"] == "4-4"
-                and (not beats_only or r["beat_type"] == "beat")]
-    rows.sort(key=lambda r: r["midi_filename"])
+    rows = sorted((r for r in split_rows(root, split) if not beats_only or r["beat_type"] == "beat"),
+                  key=lambda r: r["midi_filename"])
     out = []
     for r in rows:
         perf = read_performance(root / r["midi_filename"], r["midi_filename"], r["style"])
