@@ -129,13 +129,51 @@ def read_record(folder: str | os.PathLike) -> dict | None:
 # `--out` may be missing, an empty folder, or a folder holding a breakgan.json of the same stage (an
 # earlier output of this command, replaced only once the new one is complete). A file, a link, a
 # folder with anything else in it, or a folder that is or contains one of the command's inputs is
-# refused with one line and left untouched. While a command writes OUT it holds a lock beside it
+# refused with one line and left untouched. An earlier output lists everything its command wrote
+# (`.breakgan-written`), so one the user has since added files to is refused too: replacing it would
+# delete them. While a command writes OUT it holds a lock beside it
 # (`.OUT.lock`), so a second command aimed at the same OUT gets one line naming the first one's pid.
 # The new output is built as `.OUT.<pid>.<random>.partial` beside OUT; partial folders left by a killed
 # run are removed by the next run of the same OUT (under the lock, so never one still being written).
 
 _PARTIAL = "partial"
 _OLD = "old"
+WRITTEN_NAME = ".breakgan-written"  # JSON list of the paths (folders end in "/") the command wrote
+MAX_WRITTEN_BYTES = 64 << 20
+
+
+def _tree(root: Path) -> list[str]:
+    """Every path under `root`, relative, POSIX, folders ending in "/", without the listing itself."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = Path(dirpath).relative_to(root)
+        prefix = "" if rel == Path(".") else rel.as_posix() + "/"
+        found += [prefix + d + "/" for d in dirnames]
+        found += [prefix + f for f in filenames if prefix or f != WRITTEN_NAME]
+    return sorted(found)
+
+
+def _write_listing(folder: Path) -> None:
+    (folder / WRITTEN_NAME).write_text(json.dumps(_tree(folder), indent=0) + "\n")
+
+
+def foreign_files(folder: str | os.PathLike) -> list[str]:
+    """Paths in an earlier output that its command did not write (added since by someone else); [] for an
+    output written before the listing existed (nothing to tell them by)."""
+    folder = Path(folder)
+    listing = folder / WRITTEN_NAME
+    if not listing.is_file():
+        return []
+    try:
+        if listing.stat().st_size > MAX_WRITTEN_BYTES:
+            raise ValueError
+        written = json.loads(listing.read_bytes())
+        if not isinstance(written, list):
+            raise ValueError
+        written = {w for w in written if isinstance(w, str)}
+    except (OSError, ValueError, RecursionError):
+        written = set()  # unreadable: nothing can be told apart, so nothing is taken for ours
+    return [p for p in _tree(folder) if p not in written]
 
 
 def check_out(out: str | os.PathLike, stage: str, *, inputs: Iterable[str | os.PathLike] = (),
@@ -170,6 +208,11 @@ def check_out(out: str | os.PathLike, stage: str, *, inputs: Iterable[str | os.P
     if found != stage:
         raise BreakganError(f"{where}: holds a {found!r} output, not a {stage!r} one; give a new or empty "
                             f"folder, or an earlier {stage} output")
+    added = foreign_files(out)
+    if added:
+        shown = ", ".join(added[:3]) + (", ..." if len(added) > 3 else "")
+        raise BreakganError(f"{where}: an earlier {stage} output, but it also holds files breakgan did not write "
+                            f"({shown}), which replacing it would delete; move them out or choose another {option}")
     return out
 
 
@@ -383,6 +426,7 @@ def output_dir(out: str | os.PathLike, stage: str, *, inputs: Iterable[str | os.
         try:
             tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; an output folder is meant to be shared
             yield tmp
+            _write_listing(tmp)
             _swap_in(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

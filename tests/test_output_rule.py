@@ -43,6 +43,31 @@ def test_accepts_missing_empty_and_an_earlier_output_of_the_same_stage(tmp_path)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp or lock left
 
 
+def test_an_earlier_output_the_user_added_files_to_is_refused_untouched(tmp_path):
+    out = tmp_path / "out"
+    with output_dir(out, "drums") as tmp:
+        write_record(tmp, make_record("drums", {"v": 1}, {}))
+        (tmp / "cand-01").mkdir()
+        (tmp / "cand-01" / "mix.wav").write_bytes(b"audio")
+    for added in (out / "cand-01" / "notes.txt", out / "mine.txt", out / "extra" / "x.png"):
+        added.parent.mkdir(exist_ok=True)
+        added.write_text("the user's")
+        before = snapshot(out)
+        with pytest.raises(BreakganError, match=r"also holds files breakgan did not write \(.*\)"):
+            with output_dir(out, "drums") as tmp:
+                pytest.fail("must not start")
+        assert snapshot(out) == before
+        added.unlink()
+        if added.parent.name == "extra":
+            with pytest.raises(BreakganError, match=r"\(extra/\)"):  # an empty folder of theirs counts too
+                check_out(out, "drums")
+            added.parent.rmdir()
+    with output_dir(out, "drums") as tmp:  # only what the command wrote: replaced as before
+        write_record(tmp, make_record("drums", {"v": 2}, {}))
+    assert json.loads((out / "breakgan.json").read_text())["options"] == {"v": 2}
+    assert not (out / "cand-01").exists()
+
+
 @pytest.mark.parametrize("case", ["file", "foreign", "other-stage", "is-input", "contains-input", "link",
                                   "unreadable-record"])
 def test_refuses_and_touches_nothing(tmp_path, case):

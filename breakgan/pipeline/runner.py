@@ -24,7 +24,7 @@ from breakgan.console import console, warn
 from breakgan.errors import BreakganError
 from breakgan.pipeline.commands import program, stage_argv
 from breakgan.pipeline.recipe import Recipe, Stage, with_forced
-from breakgan.stage import RECORD_NAME, file_hash, make_record, path_hash, write_json_atomic
+from breakgan.stage import RECORD_NAME, file_hash, foreign_files, make_record, path_hash, write_json_atomic
 
 PENDING = "pending"  # hash of an input an earlier stage has yet to (re)make
 
@@ -325,8 +325,12 @@ def _put_back(stage: Stage, prev: Path) -> None:
 
 def _drop_previous(stage: Stage, prev: Path) -> None:
     """The stage succeeded: OUT.previous goes if it was this stage's own earlier output, else stays."""
-    if _made_by_runner(stage, prev):
+    added = foreign_files(prev)
+    if _made_by_runner(stage, prev) and not added:
         shutil.rmtree(prev)
+    elif added:
+        shown = ", ".join(added[:3]) + (", ..." if len(added) > 3 else "")
+        warn(f"{stage.label}: the earlier {stage.out} also held files breakgan did not write ({shown}); kept as {prev}")
     else:
         warn(f"{stage.label}: the earlier content of {stage.out} was not made by this pipeline; kept as {prev}")
 
