@@ -256,11 +256,16 @@ def check_out_file(path: str | os.PathLike, stage: str, *, option: str) -> Path:
     return path
 
 
-def check_out_weights(path: str | os.PathLike, formats: Iterable[str], *, option: str) -> Path:
-    """The rule for an exported weights file: new, or an earlier export (a .safetensors of one of `formats`)."""
+def check_out_weights(path: str | os.PathLike, formats: Iterable[str], *, option: str,
+                      inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """The rule for an exported weights file: new, or an earlier export (a .safetensors of one of `formats`)
+    that is not the file being exported."""
     path = Path(path)
     if path.is_symlink() or (path.exists() and not path.is_file()):
         raise BreakganError(f"{option} {path}: is not a plain file; give a new file name")
+    for item in inputs:
+        if path.exists() and Path(item).is_file() and Path(item).resolve() == path.resolve():
+            raise BreakganError(f"{option} {path}: is the file being exported; give a new file name")
     if path.exists():
         try:
             from safetensors import safe_open

@@ -292,3 +292,12 @@ def test_drums_train_and_export_never_take_a_users_files(tmp_path):
     fresh = tmp_path / "model.safetensors"
     assert run_cli(["drums", "export", shipped, fresh]).code == 0
     assert run_cli(["drums", "export", shipped, fresh]).code == 0  # an earlier export may be replaced
+    expect_clean_error(["drums", "export", fresh, fresh], names="is the file being exported", watch=[tmp_path])
+    from breakgan.gan.checkpoint import export_generator
+
+    generator = tmp_path / "g.safetensors"
+    export_generator(GENERATOR, generator)
+    before = snapshot(tmp_path)
+    with pytest.raises(BreakganError, match="is the file being exported"):
+        export_generator(generator, generator)
+    assert snapshot(tmp_path) == before

@@ -285,7 +285,7 @@ def export_model(model_dir: Path, out_file: Path, dtype: str = "float16") -> Pat
     from breakgan.drums.checkpoint import FORMAT
     from breakgan.stage import check_out_weights
 
-    check_out_weights(out_file, [FORMAT], option="OUT_FILE")
+    check_out_weights(out_file, [FORMAT], option="OUT_FILE", inputs=[model_dir])
     model, meta = load_model(model_dir)
     meta.pop("path", None)
     return save_model(out_file, model, meta, dtype=getattr(torch, dtype))

@@ -298,8 +298,8 @@ def export_generator(path, out_file) -> Path:
     """Write only the EMA generator (+ its config) as a small .safetensors that load_generator accepts."""
     from breakgan.stage import check_out_weights
 
-    out = check_out_weights(out_file, [GENERATOR_FORMAT], option="generator file")
     src = resolve(Path(path))
+    out = check_out_weights(out_file, [GENERATOR_FORMAT], option="generator file", inputs=[src])
     G, info = load_generator(src)
     meta = {"format": GENERATOR_FORMAT, "net": info["net"], "level": G.level, "alpha": G.alpha,
             "kimg": info["kimg"], "labels": info["labels"], "source": str(src)}
