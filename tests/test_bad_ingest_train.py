@@ -82,6 +82,9 @@ def test_ingest_out_must_be_a_dataset_or_new(material, tmp_path):
     (["--resolution", "3"], "--resolution"), (["--latent-size", str(2 ** 40)], "--latent-size"),
     (["--fmap-max", str(2 ** 40)], "--fmap-max"), (["--augment", "nan"], "--augment"),
     (["--snapshot-kimg", "nan"], "--snapshot-kimg"), (["--batch", "0"], "--batch"), (["--seed", "-5"], "--seed"),
+    (["--fmap-min", "100", "--fmap-max", "10"], "--fmap-min"), (["--gp-lambda", "-5"], "--gp-lambda"),
+    (["--gp-lambda", "nan"], "--gp-lambda"), (["--r1-gamma", "-1", "--loss", "logistic"], "--r1-gamma"),
+    (["--r1-gamma", "inf", "--loss", "logistic"], "--r1-gamma"),
 ])
 def test_train_options(material, tmp_path, argv_tail, names):
     root, _, dataset = material
@@ -113,6 +116,22 @@ def test_metrics_json_never_overwrites_a_users_file(material, tmp_path):
     notes.write_text('{"mine": true}')
     expect_clean_error(["metrics", GENERATOR, "--dataset", dataset, "--num", "2", "--json", notes],
                        names="--json", watch=[tmp_path, root])
+
+
+def test_metrics_json_under_a_file_fails_before_computing(material, tmp_path):
+    root, _, dataset = material
+    (tmp_path / "notes.txt").write_text("keep me")
+    res = expect_clean_error(["metrics", GENERATOR, "--dataset", dataset, "--num", "2", "--json",
+                              tmp_path / "notes.txt" / "sub" / "m.json"], names="--json", watch=[tmp_path, root])
+    assert "notes.txt is not a folder" in res.err and "SWD" not in res.out, res.err
+
+
+def test_metrics_json_refusal_leaves_no_new_folders(material, tmp_path):
+    """The --json folders are made only once the numbers are in: a later bad input leaves nothing behind."""
+    root, _, dataset = material
+    expect_clean_error(["metrics", GENERATOR, "--dataset", tmp_path / "nope", "--num", "2", "--json",
+                        tmp_path / "new" / "m.json"], names="nope", watch=[root])
+    assert not (tmp_path / "new").exists()
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

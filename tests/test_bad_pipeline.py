@@ -112,6 +112,34 @@ def test_bad_recipe_file(tmp_path, case):
     dry_run_error(tmp_path, recipe)
 
 
+@pytest.mark.parametrize("pipeline", ['[pipeline]\ndescription = "d"\nbogus_key = 1\n', "[pipeline]\nbogus_key = 1\n"])
+def test_unknown_pipeline_key(tmp_path, pipeline):
+    recipe = write(tmp_path, "\n" + pipeline + STAGE + 'out = "o"\n')
+    err = dry_run_error(tmp_path, recipe, names=f"{recipe}:2:")
+    assert "[pipeline] has unknown key(s) bogus_key" in err, err
+
+
+@pytest.mark.parametrize("body", [
+    'out = "o/x"\noptions = { out = "o/elsewhere" }',
+    'options = { out = "o/elsewhere" }',
+    'out = "o/x"\ninputs = { out = "o/elsewhere" }',
+    'out = "o/x"\nout_flag = "--seed-pattern"\noptions = { seed_pattern = "kick: x" }',
+])
+def test_options_may_not_set_the_out_flag(tmp_path, body):
+    """Else the command line has the flag twice, the stage writes elsewhere and the run fails after it."""
+    recipe = write(tmp_path, STAGE + body + "\n")
+    err = dry_run_error(tmp_path, recipe)
+    assert 'stage "a"' in err and "use the stage's out = " in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_out_flag_is_free_when_out_is_positional_or_not_passed(tmp_path):
+    for flag in ('""', "false"):
+        recipe = write(tmp_path, STAGE + f'out = "o/x"\nout_flag = {flag}\noptions = {{ out = "o/y" }}\n')
+        res = run_cli(["run", str(recipe), "--dry-run"])
+        assert res.code == 0 and "Traceback" not in res.err, res.err
+
+
 @pytest.mark.parametrize("body,problem", [
     ('inputs = { model = [["a"]] }', "nested lists"),
     ('inputs = [["a"]]', "nested lists"),

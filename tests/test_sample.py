@@ -242,6 +242,13 @@ def test_metrics_prints_swd_per_level_and_the_floor(run, tmp_path, capsys):
     assert torch.is_grad_enabled()
 
 
+def test_metrics_json_makes_its_folders(run, tmp_path):
+    dataset = make_dataset(tmp_path / "ds", n=8)
+    out = tmp_path / "new" / "sub" / "m.json"
+    assert cli("metrics", run, "--dataset", dataset, "--num", "4", "--json", out) == 0
+    assert json.loads(out.read_text())["stage"] == "metrics"
+
+
 def test_metrics_bad_dataset_names_the_file(run, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -23,6 +24,16 @@ def _label_index(label: Optional[str], info: dict, path: Path) -> Optional[int]:
         return int(label)
     known = ", ".join(names) if names else f"0..{info['num_classes'] - 1}"
     raise BreakganError(f"{path}: unknown --label {label!r} (known: {known})")
+
+
+def _check_json_folder(path: Path) -> None:
+    """Refuse a --json that cannot be written before minutes of SWD, without making its folders yet (a later
+    bad input must leave the disk as it was)."""
+    folder = next((p for p in (path.parent, *path.parent.parents) if os.path.lexists(p)), Path("."))
+    if not folder.is_dir():
+        raise BreakganError(f"--json {path}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BreakganError(f"--json {path}: cannot write in {folder}")
 
 
 def sample(
@@ -103,6 +114,7 @@ def metrics(
     seed = check_seed(seed, "--seed")
     if json_out is not None:
         check_out_file(json_out, "metrics", option="--json")
+        _check_json_folder(json_out)
     dev = resolve_device(device)
     G, meta = load_generator(run, device=dev)
     open_packed(dataset, int(meta["resolution"]))  # fail on a bad dataset before any progress output
@@ -138,6 +150,7 @@ def metrics(
         data = {"stage": "metrics", "checkpoint": meta.get("path"), "kimg": meta["kimg"], "resolution": meta["resolution"],
                 "dataset": str(dataset), "seed": seed, **result}
         try:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
             write_json_atomic(json_out, data)
         except OSError as e:
             raise BreakganError(f"{json_out}: cannot write ({e.strerror or e})") from None

@@ -135,6 +135,12 @@ def check_options(o: TrainOptions) -> None:
         low, high = NET_LIMITS[name]
         if not low <= getattr(o, name) <= high:
             raise BreakganError(f"--{name.replace('_', '-')} must be in {low}..{high}, got {getattr(o, name)}")
+    if o.fmap_min > o.fmap_max:
+        raise BreakganError(f"--fmap-min ({o.fmap_min}) must not exceed --fmap-max ({o.fmap_max})")
+    # Checked whatever --loss says: the unused weight is still written to options.json.
+    for name in ("gp_lambda", "r1_gamma"):
+        if getattr(o, name) < 0:
+            raise BreakganError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(o, name)}")
     if max(o.stable_kimg, o.fade_kimg, o.kimg or 0, o.snapshot_kimg, o.ema_kimg) > MAX_KIMG:
         raise BreakganError(f"--kimg, --stable-kimg, --fade-kimg, --snapshot-kimg and --ema-kimg are at most "
                             f"{MAX_KIMG:g} (a billion images)")

@@ -43,6 +43,7 @@ else:  # the same parser, from PyPI, before it joined the standard library
     import tomli as tomllib
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PIPELINE_KEYS = {"description"}
 STAGE_KEYS = {"name", "command", "inputs", "options", "out", "out_flag", "record", "enabled", "script",
               "replace_out", "after"}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -209,6 +210,13 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None, *,
     meta = data.get("pipeline", {})
     if not isinstance(meta, dict):
         raise BreakganError(f"{path}: [pipeline] must be a table")
+    unknown_meta = set(meta) - PIPELINE_KEYS
+    if unknown_meta:
+        header = [i for i, line in enumerate(text.splitlines(), 1) if re.match(r"^\s*\[\s*pipeline\s*\]", line)]
+        raise BreakganError(f"{path}{f':{header[0]}' if header else ''}: [pipeline] has unknown key(s) "
+                            f"{', '.join(sorted(unknown_meta))} (it has {', '.join(sorted(PIPELINE_KEYS))})")
+    if not isinstance(meta.get("description", ""), str):
+        raise BreakganError(f"{path}: [pipeline] description must be a string")
 
     # Variables: recipe defaults, then --set NAME=VALUE.
     raw_vars = data.get("vars", {})
@@ -361,6 +369,14 @@ def load_recipe(path: str | os.PathLike, sets: dict[str, Any] | None = None, *,
         elif not isinstance(out_flag, str) or out_flag and not out_flag.startswith("--"):
             raise BreakganError(f"{ctx}: out_flag must be an option like \"--out\", \"\" for a positional "
                                 "or false")
+        if out_flag:
+            # A second copy of the flag would win on the command line: the stage writes somewhere the
+            # runner does not look, and references to @stage point at the wrong place.
+            for label, key in [*(("option " + k, k) for k in options), *(("input " + k, k) for k in inputs
+                                                                          if k != ARGS)]:
+                if "--" + key.replace("_", "-") == out_flag:
+                    raise BreakganError(f"{ctx}: {label} sets {out_flag}, which carries the stage's out; "
+                                        f"use the stage's out = \"...\" key instead")
         # Stage references: @name or @name/sub/path -> that stage's out.
         depends: list[str] = []
 
