@@ -287,6 +287,18 @@ def test_bad_files_give_one_clean_line(tmp_path):
     for bad_tempo in ("nan", "0", "1e9"):
         expect_clean_error(["drums", "transcribe", str(song), "--out", str(tmp_path / "o4"), "--tempo", bad_tempo],
                            names="--tempo", watch=[tmp_path])
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from breakgan.transcribe.model import SHIPPED
+
+    with safe_open(str(SHIPPED), "pt") as f:
+        tensors, meta = {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
+    name = next(k for k, v in tensors.items() if v.is_floating_point())
+    tensors[name] = tensors[name].clone().fill_(float("nan"))
+    save_file(tensors, str(model), metadata=meta)
+    expect_clean_error(["drums", "transcribe", str(song), "--out", str(tmp_path / "o5"), "--model", str(model)],
+                       names=[f"{model}: tensor {name}"], watch=[tmp_path])
 
 
 def test_streaming_equals_one_pass():

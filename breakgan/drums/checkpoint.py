@@ -13,6 +13,7 @@ from pathlib import Path
 
 from breakgan.errors import BreakganError
 from breakgan.stage import atomic_file
+from breakgan.weights import check_finite
 
 MODEL_FILE = "model.safetensors"
 TRAIN_STATE = "checkpoint.safetensors"  # model, Adam state, step and options in one atomic file
@@ -85,9 +86,7 @@ def load_model(path: str | os.PathLike | None = None, device: str = "cpu"):
         raise
     except (SafetensorError, OSError, ValueError, KeyError, TypeError, RecursionError) as e:
         raise BreakganError(f"{p}: unreadable drums model ({_first_line(e)})") from None
-    for k, v in tensors.items():
-        if not bool(torch.isfinite(v).all()):
-            raise BreakganError(f"{p}: tensor {k} holds NaN or infinite weights")
+    check_finite(tensors, p)
     model = DrumsRNN(config)
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
     info = {**info, "path": str(p)}

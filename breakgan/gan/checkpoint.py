@@ -21,6 +21,7 @@ from breakgan.jsonfile import parse_json, read_json
 from breakgan.paths import confined
 from breakgan.stage import write_json_atomic
 from breakgan.stage import write_bytes_atomic as _write_bytes_atomic
+from breakgan.weights import check_finite
 
 CHECKPOINT_FORMAT = "breakgan-checkpoint"
 GENERATOR_FORMAT = "breakgan-generator"
@@ -168,13 +169,6 @@ def load_state_checked(module: torch.nn.Module, state: dict[str, torch.Tensor], 
     """load_state_dict that reports an architecture mismatch as a one-line user error."""
     check_state(module.state_dict(), state, path, what)
     module.load_state_dict(state)
-
-
-def check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
-    """NaN or infinite weights make a black video without an error: refuse them where they are read."""
-    for name, t in state.items():
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise BreakganError(f"{path}: tensor {name[:80]} holds NaN or infinite weights")
 
 
 def optimizer_tensors(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict]:

@@ -19,6 +19,7 @@ from torch import nn
 from breakgan.errors import BreakganError
 from breakgan.transcribe import features as F
 from breakgan.transcribe.rescore import HIGH_RATES, RescoreEnsemble, RescoreNet, high_rate, logit_of_mean_probability
+from breakgan.weights import check_finite
 
 # Output heads; the three toms share one head, as they are rare in training data (output.tom_groups splits
 # its hits into tom_low/mid/high by pitch; HEAD_TO_PART's tom_mid is the part when there are no pitches).
@@ -174,6 +175,7 @@ def load_model(path: str | Path | None = None) -> tuple[TranscribeNet | Transcri
         raise BreakganError(f"{path}: weights do not fit the transcription network ({str(e).splitlines()[0][:120]})") from None
     if [m for m in missing if not m.endswith("num_batches_tracked")] or unexpected:
         raise BreakganError(f"{path}: weights do not fit the transcription network")
+    check_finite(tensors, path)
     if meta.get("phases", 1) not in (1, 2):
         raise BreakganError(f"{path}: metadata 'phases' must be 1 or 2")
     thresholds = meta.get("thresholds")

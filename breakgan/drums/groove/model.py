@@ -18,6 +18,7 @@ from torch import nn
 
 from breakgan.drums.encoding import NUM_PARTS
 from breakgan.errors import BreakganError
+from breakgan.weights import check_finite
 
 WINDOW_BARS = 2
 STEPS_PER_BAR = 16
@@ -207,7 +208,6 @@ def load(path: Path | None = None) -> tuple[GrooveEnsemble, dict]:
         net.load_state_dict(tensors)
     except Exception as e:  # noqa: BLE001 - any failure to parse means the file is not a groove model
         raise BreakganError(f"{where}: not a breakgan groove model ({type(e).__name__})") from None
-    if not all(torch.isfinite(t).all() for t in tensors.values()):
-        raise BreakganError(f"{where}: groove model holds non-finite weights")
+    check_finite(tensors, where)
     net.eval()
     return net, meta
