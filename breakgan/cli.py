@@ -6,6 +6,7 @@ libraries (torch, librosa, cv2) are imported inside the commands so `breakgan --
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -77,6 +78,34 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _given(args: list[str], opts: list[str]) -> str | None:
+    """The last value given on the command line for an option with these names."""
+    value = None
+    for i, a in enumerate(args):
+        for opt in opts:
+            if a == opt and i + 1 < len(args):
+                value = args[i + 1]
+            elif a.startswith(opt + "="):
+                value = a[len(opt) + 1:]
+    return value
+
+
+def _usage_message(e: click_exc.UsageError, args: list[str]) -> str:
+    """click's message, except for NaN: a range check fails on it with "should be less than or equal to
+    10", which names the option but not what is wrong with the value."""
+    param = getattr(e, "param", None)
+    opts = getattr(param, "opts", None)
+    if isinstance(e, click_exc.BadParameter) and opts and opts[0].startswith("-"):
+        value = _given(args, opts)
+        try:
+            number = float(value) if value is not None else 0.0
+        except ValueError:
+            number = 0.0
+        if math.isnan(number):
+            return f"Invalid value for '{opts[0]}': {value} is not a number"
+    return e.format_message()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry, and the one way errors leave the program.
 
@@ -98,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         where = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
-        _fail(e.format_message() + where, e.exit_code)
+        _fail(_usage_message(e, args) + where, e.exit_code)
     except click_exc.ClickException as e:
         if debug:
             raise

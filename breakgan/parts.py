@@ -32,7 +32,7 @@ PART_PITCH: dict[str, int] = {
 }
 
 
-def parse_parts(text: str | None, default: tuple[str, ...] = PARTS) -> tuple[str, ...]:
+def parse_parts(text: str | None, default: tuple[str, ...] = PARTS, *, option: str = "--parts") -> tuple[str, ...]:
     """Parse a comma-separated part list ('kick,snare' or 'all'), keeping the canonical order."""
     if text is None or text.strip() in ("", "all"):
         return tuple(default)
@@ -40,6 +40,8 @@ def parse_parts(text: str | None, default: tuple[str, ...] = PARTS) -> tuple[str
     unknown = [p for p in wanted if p not in PARTS]
     if unknown:
         raise BreakganError(
-            f"unknown drum part(s) {', '.join(unknown)}; choose from {' '.join(PARTS)}"
+            f"{option}: unknown drum part(s) {', '.join(unknown)}; choose from {' '.join(PARTS)}"
         )
+    if not wanted:
+        raise BreakganError(f"{option}: {text!r} names no drum part; give one or more of {' '.join(PARTS)}, or all")
     return tuple(p for p in PARTS if p in wanted)

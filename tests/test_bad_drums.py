@@ -251,7 +251,7 @@ OPTION_CASES = [
     ("--beam-size", "0"), ("--beam-size", "65"), ("--branch-factor", "0"), ("--steps-per-iteration", "0"),
     ("--sample-rate", "1"), ("--sample-rate", "10000000"), ("--seed-bars", "nan"), ("--seed-bars", "inf"),
     ("--seed-bars", "-1"), ("--seed-bars", "0"), ("--drum-channel", "17"), ("--drum-channel", "0"),
-    ("--beats-per-bar", "0"), ("--beats-per-bar", "99"), ("--parts", "kick,cowbell"),
+    ("--beats-per-bar", "0"), ("--beats-per-bar", "99"), ("--parts", "kick,cowbell"), ("--parts", ","),
 ]
 
 
@@ -259,6 +259,15 @@ OPTION_CASES = [
 def test_bad_option_value(tmp_path, model_file, option, value):
     expect_drums_error(tmp_path, drums_argv(tmp_path, *PATTERN, option, value, model=model_file),
                        option)
+
+
+@pytest.mark.parametrize("argv", [["drums", "--temperature", "nan"], ["drums", "--seed-bars=NaN"],
+                                  ["render", "--attack-ms", "nan"], ["live", "--rate", "nan"], ["demo", "--kimg", "nan"]])
+def test_nan_is_named_as_what_is_wrong(argv):
+    """A range check fails on NaN with "should be less than or equal to ...", which hides the problem."""
+    res = run_cli(argv)
+    assert res.code == 2 and "is not a number" in res.err and "Traceback" not in res.err
+    assert argv[1].split("=")[0] in res.err
 
 
 def test_bad_soundfonts(tmp_path, model_file, capfd):

@@ -97,10 +97,7 @@ def drums(
     from breakgan.drums.run import run_drums
     from breakgan.parts import parse_parts
 
-    try:
-        mix_parts = parse_parts(parts)
-    except BreakganError as e:
-        raise BreakganError(f"--parts: {e}") from None
+    mix_parts = parse_parts(parts)
     from breakgan.drums.generate import make_decoding
 
     decoding = make_decoding(groove_keep, top_p, density_cap)
@@ -135,10 +132,7 @@ def groove(
     from breakgan.drums.groove.run import run_groove
     from breakgan.parts import parse_parts
 
-    try:
-        mix_parts = parse_parts(parts)
-    except BreakganError as e:
-        raise BreakganError(f"--parts: {e}") from None
+    mix_parts = parse_parts(parts)
     run_groove(pattern, out, amount=amount, tempo=tempo, drum_channel=drum_channel, parts=mix_parts,
                soundfont=soundfont, sample_rate=sample_rate, random_seed=random_seed, model=groove_model)
 
