@@ -3,6 +3,7 @@
 A name found in onsets.json (`audio`), in a run's latest.json (`file`) or asked for by the studio page
 must not lead out of its folder: no `../../etc/passwd`, no absolute path elsewhere, no symlink pointing
 out. Symlinks are followed before the check, so a link inside the folder that points out is refused too.
+`need_file` / `need_folder`: the one check that an input path given by the user is what it should be.
 """
 
 from __future__ import annotations
@@ -38,3 +39,19 @@ def confined(base: str | os.PathLike, name, where: str | os.PathLike, what: str)
     if inside(base, name) is None:
         raise BreakganError(f"{where}: {what} {_show(name)} points outside its folder {base}")
     return Path(base) / name
+
+
+def need_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """`path` as a Path if it is a file; else one line saying whether it is missing or a folder."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    raise BreakganError(f"{p}: is a folder, not a {what}" if p.is_dir() else f"{p}: no such {what}")
+
+
+def need_folder(path: str | os.PathLike, what: str = "folder") -> Path:
+    """`path` as a Path if it is a folder; else one line saying whether it is missing or a file."""
+    p = Path(path)
+    if p.is_dir():
+        return p
+    raise BreakganError(f"{p}: is a file, not a {what}" if p.exists() else f"{p}: no such {what}")

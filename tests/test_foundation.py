@@ -93,3 +93,24 @@ def test_parse_parts():
     assert parse_parts("snare,kick") == ("kick", "snare")
     with pytest.raises(BreakganError, match="cowbell"):
         parse_parts("kick,cowbell")
+
+
+def test_a_folder_given_for_a_file_or_the_reverse_is_named_as_such(tmp_path):
+    from badinput import expect_clean_error
+
+    from breakgan.paths import need_file, need_folder
+
+    folder, file = tmp_path / "song.wav", tmp_path / "frames.txt"
+    folder.mkdir()
+    file.write_text("x")
+    assert need_file(file) == file and need_folder(folder) == folder
+    with pytest.raises(BreakganError, match="song.wav: is a folder, not a favourites file"):
+        need_file(folder, "favourites file")
+    with pytest.raises(BreakganError, match="frames.txt: is a file, not a dataset folder"):
+        need_folder(file, "dataset folder")
+    with pytest.raises(BreakganError, match="nothing: no such drums folder"):
+        need_folder(tmp_path / "nothing", "drums folder")
+    expect_clean_error(["drums", "transcribe", folder, "--out", tmp_path / "o"], names="is a folder, not a file",
+                       watch=[tmp_path])
+    expect_clean_error(["train", file, "--out", tmp_path / "run"], names="is a file, not a dataset folder",
+                       watch=[tmp_path])

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from breakgan.errors import BreakganError
+from breakgan.paths import need_folder
 from breakgan.stage import RECORD_NAME
 
 
@@ -29,8 +30,7 @@ def load_packed_array(folder: Path, resolution: int, count: int | None = None) -
     """`FOLDER/packed/{resolution}.npy` as a read-only memory map, checked: uint8 (N, 3, r, r), N > 0
     (and N == count when given). The one reader of packed frames (training, metrics)."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise BreakganError(f"{folder}: no such dataset folder")
+    need_folder(folder, "dataset folder")
     path = folder / "packed" / f"{resolution}.npy"
     if not path.is_file():
         have = packed_resolutions(folder)
@@ -95,8 +95,7 @@ def open_dataset(folder: Path, resolution: int | None = None) -> PackedDataset:
     """Validate a dataset folder from `breakgan ingest`: its record and its packed array at `resolution`
     (default: the largest, the frame size)."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise BreakganError(f"{folder}: no such dataset folder")
+    need_folder(folder, "dataset folder")
     rec_path = folder / RECORD_NAME
     try:
         record = json.loads(rec_path.read_text())

@@ -8,6 +8,7 @@ import numpy as np
 
 from breakgan.errors import BreakganError
 from breakgan.jsonfile import parse_json
+from breakgan.paths import need_file
 from breakgan.parts import PARTS
 from breakgan.seeds import MAX_KEYFRAMES, check_seed, parse_seed, part_keyframe_seed
 from breakgan.trajectory import keyframes, keyframes_from_seeds
@@ -71,8 +72,7 @@ def read_favourites(path: str | Path, latent_size: int) -> dict[str, np.ndarray]
     most MAX_KEYFRAMES keyframes per part.
     """
     path = Path(path)
-    if not path.is_file():
-        raise BreakganError(f"{path}: no such favourites file")
+    need_file(path, "favourites file")
     if path.suffix == ".npy":
         return _favourite_latents(path, latent_size)
     try:

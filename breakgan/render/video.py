@@ -16,6 +16,7 @@ import numpy as np
 
 from breakgan.console import info, progress, warn
 from breakgan.errors import BreakganError
+from breakgan.paths import need_file
 from breakgan.parts import PARTS
 from breakgan.render.keys import part_keys, read_favourites
 from breakgan.render.layout import FOOTAGE, compose, cover_filters, make_layout
@@ -93,8 +94,7 @@ def _transcribed(song: Path, model: Path) -> Timeline:
 
     from breakgan.transcribe.run import transcribe_song
 
-    if not song.is_file():
-        raise BreakganError(f"{song}: no such file")
+    need_file(song)
     _, data, seconds = transcribe_song(song, model, os.fspath(song))
     tl = timeline_from_onsets(data, where=str(song))
     if not tl.active_parts:

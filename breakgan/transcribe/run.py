@@ -11,6 +11,7 @@ from pathlib import Path
 
 from breakgan.console import info, warn
 from breakgan.errors import BreakganError
+from breakgan.paths import need_file
 
 
 def _song_name(song: Path) -> str:
@@ -50,8 +51,7 @@ def run_transcribe(song, out, *, model=None, tempo=None) -> Path:
 
     song, out = Path(song), Path(out)
     given_tempo = None if tempo is None else check_tempo(tempo)
-    if not song.is_file():
-        raise BreakganError(f"{song}: no such file")
+    need_file(song)
     model_path = Path(model) if model is not None else SHIPPED
     inputs = {"song": song, "transcribe_model": model_path}
     with output_dir(out, "drums", inputs=inputs.values()) as tmp:
