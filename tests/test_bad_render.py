@@ -387,3 +387,14 @@ def _finite_in(text: str, lo: float, hi: float) -> bool:
     except ValueError:
         return False
     return math.isfinite(v) and lo <= v <= hi
+
+
+@pytest.mark.parametrize("mix", [b"", b"garbage" * 10])
+def test_a_drum_mix_ffmpeg_cannot_read_is_refused_before_any_frame(tiny, mix):
+    folder = tiny.scratch()
+    drums = write_drums(folder / "drums", onsets={"kick": [0.1, 0.3]}, duration=0.5)
+    (drums / "mix.wav").write_bytes(mix)
+    argv = ["render", "--run", tiny.generator, "--drums", drums, "--out", folder / "out", "--size", "16x16",
+            "--fps", "10"]
+    res = check(tiny, argv, f"{drums / 'mix.wav'}: not a media file", folder)
+    assert ".partial" not in res.err  # named by its own path, not a temporary output

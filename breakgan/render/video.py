@@ -16,6 +16,7 @@ import numpy as np
 
 from breakgan.console import info, progress, warn
 from breakgan.errors import BreakganError
+from breakgan.media import probe
 from breakgan.paths import need_file
 from breakgan.parts import PARTS
 from breakgan.render.keys import part_keys, read_favourites
@@ -83,6 +84,8 @@ def _timeline(drums, audio, candidate, model: Path | None) -> tuple[Timeline, Pa
         sound = tl.audio
         if sound is not None and not Path(sound).is_file():
             sound = None  # render_video warns, once the timeline is known to be usable
+        elif sound is not None and not probe(sound).has_audio:  # before the frames, not after them all
+            raise BreakganError(f"{sound}: the drum mix holds no audio stream")
         return tl, sound
     return _transcribed(Path(audio), model), Path(audio)
 
@@ -188,8 +191,6 @@ def render_video(
         warn(f"{timeline.audio}: drum mix not found; rendering without audio")
     foot_info = None
     if footage is not None:
-        from breakgan.media import probe
-
         foot_info = probe(footage)
         if not foot_info.has_video:
             raise BreakganError(f"{footage}: has no video stream to use as footage")
