@@ -164,8 +164,8 @@ def timeline_from_onsets(data, base: Path | None = None, *, where: str | None = 
     parts = {p: _onset_array(table.get(p, []), f"{where} part {p}") for p in PARTS}
 
     tempo = _optional_number(data, "tempo", where)
-    if tempo == 0:
-        tempo = None  # 0 has always meant "unknown": live plays at --tempo (default 120)
+    # An unknown tempo is null (what `drums transcribe` writes); 0 is refused with the other values out
+    # of range, since live would otherwise play it at a tempo the file never asked for.
     if tempo is not None and not TEMPO_RANGE[0] <= tempo <= TEMPO_RANGE[1]:
         raise BreakganError(f"{where}: tempo {tempo:g} bpm is outside {TEMPO_RANGE[0]:g}..{TEMPO_RANGE[1]:g}")
     bpb = _optional_number(data, "beats_per_bar", where)
@@ -223,8 +223,13 @@ def _candidate_folder(folder: Path, candidate: int | None) -> Path:
     return chosen
 
 
-def timeline_from_drums(folder: str | Path, candidate: int | None = None) -> Timeline:
-    """Read a drums candidate folder (`cand-NN/`), or a drums output folder (its cand-01 by default)."""
+def timeline_from_drums(folder: str | Path, candidate: int | None = None, *, playable: bool = False) -> Timeline:
+    """Read a drums candidate folder (`cand-NN/`), or a drums output folder (its cand-01 by default).
+
+    playable: also refuse a pattern without a single onset, which no command can play (nothing would
+    move). Off by default because such a folder is still a valid one: `drums transcribe` writes it for
+    a song without drums, to be edited.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise BreakganError(f"{folder}: no such drums folder")
@@ -232,7 +237,10 @@ def timeline_from_drums(folder: str | Path, candidate: int | None = None) -> Tim
     path = cand / "onsets.json"
     if not path.is_file():
         raise BreakganError(f"{cand}: no onsets.json (not a breakgan drums folder)")
-    return timeline_from_onsets(read_onsets_file(path), cand, where=str(path))
+    timeline = timeline_from_onsets(read_onsets_file(path), cand, where=str(path))
+    if playable and not timeline.active_parts:
+        raise BreakganError(f"{path}: no onsets in any part: nothing would move")
+    return timeline
 
 
 def _band_strengths(y: np.ndarray, sr: int, hop_length: int, bands_hz: dict[str, tuple[float, float]],

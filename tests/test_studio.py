@@ -451,6 +451,42 @@ def test_bad_studio_arguments_are_one_line_errors(tmp_path):
         expect_clean_error(["studio", DEMO_G, "--port", str(busy.getsockname()[1])], names="--port")
 
 
+def test_bad_drums_or_renders_stop_the_studio_before_it_serves(monkeypatch, tmp_path, gen, drums):
+    import uvicorn
+
+    from badinput import expect_clean_error
+
+    served = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: served.append(self.config.port))
+
+    def refused(argv, names, why):
+        res = expect_clean_error(["studio", gen, "--port", "0", "--device", "cpu", *argv], names=names,
+                                 watch=[tmp_path, drums])
+        assert why in res.err and served == []
+
+    two = tmp_path / "two"  # every candidate is read, not only the first
+    shutil.copytree(drums, two)
+    shutil.copytree(two / "cand-01", two / "cand-02")
+    (two / "cand-02" / "onsets.json").write_text('{"parts": ')
+    refused(["--drums", two], str(two / "cand-02" / "onsets.json"), "not valid JSON")
+    data = json.loads((drums / "cand-01" / "onsets.json").read_text())
+    (two / "cand-02" / "onsets.json").write_text(json.dumps({**data, "parts": {}}))
+    refused(["--drums", two], str(two / "cand-02" / "onsets.json"), "no onsets in any part")
+    (two / "cand-02" / "onsets.json").write_text(json.dumps({**data, "tempo": 0}))
+    refused(["--drums", two], str(two / "cand-02" / "onsets.json"), "tempo 0")
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    refused(["--drums", drums, "--renders", a_file], "--renders", "not a folder")
+    refused(["--drums", drums, "--renders", a_file / "sub"], "--renders", "cannot write")
+    refused(["--drums", drums, "--renders", "/proc/breakgan-renders"], "--renders", "cannot write")
+
+    fresh = tmp_path / "new" / "renders"  # made on the first render; checking it leaves nothing behind
+    r = run_cli(["studio", gen, "--port", "0", "--device", "cpu", "--drums", drums, "--renders", fresh])
+    assert r.code == 0, r.err
+    assert len(served) == 1 and not (tmp_path / "new").exists()
+
+
 # --- 7. render, outside the browser ---------------------------------------------------------------
 def test_render_with_saved_parts_file_shows_the_sampled_keyframes(gen, loaded, tmp_path, drums):
     """`render --favourites parts.json` draws each part's keyframes as `sample` draws those seeds: exactly

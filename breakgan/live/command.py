@@ -32,8 +32,10 @@ def live(
                                     help="Send each bundle this many ms early with its future timetag (for "
                                          "receivers that schedule by timetag); 0 = send on time."),
     parts: Optional[str] = typer.Option(None, "--parts", help="Parts to send, e.g. 'kick,snare' (default all 9)."),
-    latent_dims: int = typer.Option(8, "--latent-dims", min=0,
-                                    help="Send the first N latent components per part as /z0../zN-1."),
+    latent_dims: Optional[int] = typer.Option(None, "--latent-dims", min=0,
+                                              help="Send the first N latent components per part as "
+                                                   "/z0../zN-1, N up to the latent size (default 8, or the "
+                                                   "latent size if smaller; 0 = none)."),
     latent_vector: bool = typer.Option(False, "--latent-vector",
                                        help="Also send each part's whole latent in one /latent message."),
     latent_size: int = typer.Option(512, "--latent-size", min=1,
@@ -141,7 +143,13 @@ def live(
                     drift=drift, drift_period_s=drift_period, seed=motion_seed)
     if favourites is not None and not favourites.is_file():
         raise BreakganError(f"--favourites {favourites}: no such file")
-    timeline = timeline_from_drums(drums, candidate)
+    timeline = timeline_from_drums(drums, candidate, playable=True)
+    if drums_model is not None:
+        # Loaded now, not at the first /breakgan/regenerate, where a bad file could only be a warning
+        # in the middle of a show; the loader caches it for that message.
+        from breakgan.drums.run import runtime_model
+
+        runtime_model(drums_model)
     bpm = check_tempo(tempo if tempo is not None else (timeline.tempo or 120.0),
                       "--tempo" if tempo is not None else f"{timeline.source.get('onsets', drums)}: tempo (give --tempo)")
     part_names = parse_parts(parts)
@@ -190,12 +198,18 @@ def live(
             (warn if missing else info)(
                 f"live: an NDI finder on {','.join(frame_cfg.ips)} lists {len(frames.visible)} of the "
                 f"{len(frame_cfg.plan.streams)} sources" + (f" (missing {', '.join(missing)})" if missing else ""))
-    options = LiveOptions(
-        rate=rate, lookahead_s=lookahead / 1000.0, parts=part_names, latent_dims=min(latent_dims, latent_size),
-        latent_vector=latent_vector, latent_size=latent_size, keys=keys, keyframe_seed=keyframe_seed,
-        pattern_seed=pattern_seed, motion=motion, bars=bars, spin_s=spin_ms / 1000.0, temperature=temperature,
-        humanize=humanize)
     try:
+        if latent_dims is None:
+            latent_dims = min(8, latent_size)  # a default the user did not ask for is not an error
+        elif latent_dims > latent_size:
+            size_from = f"the generator {generator}" if generator is not None else "--latent-size"
+            raise BreakganError(f"--latent-dims {latent_dims}: more than the latent size {latent_size} "
+                                f"(of {size_from})")
+        options = LiveOptions(
+            rate=rate, lookahead_s=lookahead / 1000.0, parts=part_names, latent_dims=latent_dims,
+            latent_vector=latent_vector, latent_size=latent_size, keys=keys, keyframe_seed=keyframe_seed,
+            pattern_seed=pattern_seed, motion=motion, bars=bars, spin_s=spin_ms / 1000.0, temperature=temperature,
+            humanize=humanize)
         fav = _read_favourites(favourites, latent_size)
     except BaseException:
         for worker in (preview, frames):

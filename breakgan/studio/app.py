@@ -22,7 +22,7 @@ from breakgan.seeds import MAX_KEYFRAMES, SEED_LIMIT, check_truncation
 from breakgan.studio.drums import Drums, inside
 from breakgan.studio.drums_job import Regenerations
 from breakgan.studio.engine import Engine
-from breakgan.studio.jobs import TAKE_RE, Renders
+from breakgan.studio.jobs import TAKE_RE, Renders, check_renders_folder
 from breakgan.studio.latents import blend_latents, morph_fractions, morph_path
 from breakgan.studio.live_job import Live
 from breakgan.studio.store import NAME_RE, Store, check_name
@@ -128,6 +128,9 @@ def _not_found() -> HTTPException:
 def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | None = None,
                renders: str | Path = "renders/studio", device: str = "auto", generator=None) -> FastAPI:
     """The studio for generator RUN; favourites etc. in studio_dir. `generator` may pass a loaded (G, info)."""
+    # The cheap checks first: a bad --drums or --renders is one line before the generator loads.
+    drum_set = Drums(drums).check() if drums is not None else None
+    check_renders_folder(renders)
     engine = Engine(generator if generator is not None else run, device=device)
     store = Store(studio_dir, engine.latent)
     takes = Renders(renders)
@@ -144,7 +147,7 @@ def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | N
 
     app = FastAPI(title="breakgan studio", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine, app.state.store, app.state.renders, app.state.live = engine, store, takes, live
-    app.state.drums = Drums(drums) if drums is not None else None  # regenerate replaces it
+    app.state.drums = drum_set  # regenerate replaces it
     app.state.regenerations = regen
 
     def current_drums() -> Drums | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from breakgan.errors import BreakganError
 from breakgan import paths
 from breakgan.parts import PARTS
-from breakgan.timeline import read_onsets_file
+from breakgan.timeline import read_onsets_file, timeline_from_drums
 
 CANDIDATE_RE = re.compile(r"cand-(\d{2,3})")
 FILES = {"mix": "mix.wav", "pianoroll": "pianoroll.png"}
@@ -36,6 +36,13 @@ class Drums:
             if not self.numbers():
                 raise BreakganError(f"--drums {folder}: no cand-NN folders and no onsets.json (give a "
                                     "`breakgan drums` output folder)")
+
+    def check(self) -> "Drums":
+        """Every candidate read as `render` and `live` will read it: at start, a damaged or silent one
+        is one line rather than a failed render or live take later."""
+        for number in self.numbers():
+            timeline_from_drums(self.folder_of(number), playable=True)
+        return self
 
     def numbers(self) -> list[int]:
         if self.single:
@@ -70,7 +77,7 @@ class Drums:
                 info["bars"] = data.get("bars")
                 info["parts"] = [p for p in PARTS if data.get("parts", {}).get(p)]
             except (BreakganError, AttributeError, TypeError):
-                pass  # a damaged candidate still lists; render will name the problem
+                pass  # damaged after the start check (edited while serving): still listed, render names it
         info["stems"] = [p for p in PARTS if self.file(number, p) is not None]
         info["has_mix"] = self.file(number, "mix") is not None
         info["has_pianoroll"] = self.file(number, "pianoroll") is not None

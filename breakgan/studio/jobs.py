@@ -7,6 +7,7 @@ and the last "render ... N/M" it draws is the progress shown in the page.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -92,6 +93,34 @@ class RenderJob(CliJob):
     def status(self) -> dict:
         return {"take": self.take, **super().status(),
                 "video": f"/renders/{self.take}/render.mp4" if self.state == "done" else None}
+
+
+def check_renders_folder(folder: str | Path) -> Path:
+    """--renders: a folder the studio can write into, or one it can make; a BreakganError otherwise.
+
+    Checked by doing it (making the missing folders and a scratch folder inside, then removing all
+    of them): permission bits do not say it, root passes os.access even under /proc. The studio
+    makes the folder itself on the first render, so a session without one leaves nothing behind.
+    """
+    import tempfile
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise BreakganError(f"--renders {folder}: not a folder")
+    made: list[Path] = []
+    try:
+        for p in reversed([folder, *folder.parents]):
+            if not p.exists():
+                p.mkdir()
+                made.append(p)
+        made.append(Path(tempfile.mkdtemp(prefix=".breakgan-check-", dir=folder)))
+    except OSError as e:
+        raise BreakganError(f"--renders {folder}: cannot write a folder there ({e.strerror or e})") from None
+    finally:
+        for p in reversed(made):
+            with contextlib.suppress(OSError):
+                p.rmdir()
+    return folder
 
 
 class Renders:
