@@ -209,8 +209,6 @@ def test_a_pattern_without_onsets_is_refused_by_live_naming_the_file(tmp_path, s
     assert res.err_lines == [f"error: {e.value}"] and "no onsets in any part" in res.err
 
 
-@pytest.mark.xfail(strict=True, reason="render/video.py reads --drums without playable=True, so its own later "
-                                       "check ('the timeline has no onsets in any part') does not name the file")
 def test_a_pattern_without_onsets_is_refused_by_render_naming_the_file(tmp_path, sink_port):
     drums = tmp_path / "drums"
     path = write(drums / "cand-01", good(parts={}))

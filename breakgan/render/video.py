@@ -80,7 +80,7 @@ def _timeline(drums, audio, candidate, model: Path | None) -> tuple[Timeline, Pa
     if (drums is None) == (audio is None):
         raise BreakganError("give exactly one of --drums DRUMS_DIR or --audio SONG")
     if drums is not None:
-        tl = timeline_from_drums(drums, candidate)
+        tl = timeline_from_drums(drums, candidate, playable=True)
         sound = tl.audio
         if sound is not None and not Path(sound).is_file():
             sound = None  # render_video warns, once the timeline is known to be usable
@@ -121,8 +121,8 @@ def _select_parts(timeline: Timeline, parts, layout: str, part: str | None) -> t
         selected = (chosen,)
     else:
         selected = tuple(parts) if parts else timeline.active_parts
-    if not selected:
-        raise BreakganError("the timeline has no onsets in any part: nothing would move")
+    if not selected:  # empty timelines are refused where they are read; kept for callers of the library
+        raise BreakganError(f"{timeline.source.get('onsets', 'the timeline')}: no onsets in any part: nothing would move")
     silent = [p for p in selected if not len(timeline.onsets(p))]
     if silent:
         warn(f"part(s) {', '.join(silent)} have no onsets: their tiles stay still")
