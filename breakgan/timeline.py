@@ -18,7 +18,7 @@ from breakgan.errors import BreakganError
 from breakgan.jsonfile import read_json
 from breakgan.media.audio import audio_blocks
 from breakgan.parts import PARTS
-from breakgan.paths import confined
+from breakgan.paths import confined, need_folder
 
 # Limits of an onsets.json (README, render section): a drums pattern is minutes long with a few thousand
 # onsets; these bounds only stop absurd files before they cost memory or time downstream.
@@ -230,9 +230,7 @@ def timeline_from_drums(folder: str | Path, candidate: int | None = None, *, pla
     move). Off by default because such a folder is still a valid one: `drums transcribe` writes it for
     a song without drums, to be edited.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise BreakganError(f"{folder}: no such drums folder")
+    folder = need_folder(folder, "drums folder")
     cand = _candidate_folder(folder, candidate)
     path = cand / "onsets.json"
     if not path.is_file():

@@ -11,6 +11,7 @@ import typer
 
 from breakgan.errors import BreakganError
 from breakgan.live.sinks import source_name
+from breakgan.paths import need_file
 
 
 def live(
@@ -141,8 +142,8 @@ def live(
         humanize = check_amount(humanize)
     motion = Motion(attack_ms=attack_ms, release_ms=release_ms, step=step, pulse=pulse, pulse_ms=pulse_ms,
                     drift=drift, drift_period_s=drift_period, seed=motion_seed)
-    if favourites is not None and not favourites.is_file():
-        raise BreakganError(f"--favourites {favourites}: no such file")
+    if favourites is not None:
+        need_file(favourites, "favourites file")
     timeline = timeline_from_drums(drums, candidate, playable=True)
     if drums_model is not None:
         # Loaded now, not at the first /breakgan/regenerate, where a bad file could only be a warning
