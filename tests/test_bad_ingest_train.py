@@ -32,7 +32,7 @@ def material(tmp_path_factory):
     ("--fps", "nan"), ("--fps", "inf"), ("--fps", "-1"), ("--start", "nan"), ("--duration", "inf"),
     ("--start", "1e12"), ("--min-sharpness", "nan"), ("--still-motion", "nan"), ("--still-share", "5"),
     ("--dup-distance", "999"), ("--crop", "bogus"), ("--size", "3"), ("--size", "99999"), ("--max-frames", "-1"),
-    ("--follow-seconds", "inf"),
+    ("--follow-seconds", "inf"), ("--start", "1000"),  # past the clip's end: said so, not "no frames decoded"
 ])
 def test_ingest_options(material, tmp_path, option, value):
     root, clip, _ = material

@@ -170,6 +170,8 @@ def _region(frame: np.ndarray, region: tuple[int, int, int, int] | None) -> np.n
 def _ingest_one(src: Source, label: str, opts: IngestOptions, tmp: Path, work: Path, bar) -> _NewClip:
     t0 = time.perf_counter()
     path, info = src.path, src.info
+    if info.duration and opts.start >= info.duration:
+        raise BreakganError(f"{path}: --start {opts.start:g} s is past its end ({info.duration:.1f} s)")
     size = opts.size
     rate = sample_rate(info, opts)
     bars = detect_bars(path, info, opts) if opts.crop != "none" else None
