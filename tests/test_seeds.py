@@ -288,7 +288,7 @@ def test_live_bad_favourites_are_one_line_naming_the_file(generator, drums, tmp_
     expect_clean_error(["live", "--drums", drums, "--generator", generator, "--favourites", bad, "--bars", "1"],
                        names=str(bad), watch=[tmp_path, drums])
     expect_clean_error(["live", "--drums", drums, "--favourites", tmp_path / "none.json", "--bars", "1"],
-                       names="--favourites", watch=[tmp_path, drums])
+                       names="none.json: no such favourites file", watch=[tmp_path, drums])
     wide = tmp_path / "wide.npy"
     np.save(wide, np.zeros((2, LATENT + 1), np.float32))
     expect_clean_error(["live", "--drums", drums, "--generator", generator, "--favourites", wide, "--bars", "1"],
