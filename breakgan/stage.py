@@ -139,6 +139,9 @@ def read_record(folder: str | os.PathLike) -> dict | None:
 _PARTIAL = "partial"
 _OLD = "old"
 WRITTEN_NAME = ".breakgan-written"  # JSON list of the paths (folders end in "/") the command wrote
+# What a file browser leaves in a folder just by showing it: not the user's work, and a rerun must not
+# be refused because Finder or Explorer looked at the output.
+_BROWSER_DROPPINGS = {".DS_Store", "Thumbs.db", "desktop.ini", "Icon\r", ".localized"}
 MAX_WRITTEN_BYTES = 64 << 20
 
 
@@ -173,7 +176,11 @@ def foreign_files(folder: str | os.PathLike) -> list[str]:
         written = {w for w in written if isinstance(w, str)}
     except (OSError, ValueError, RecursionError):
         written = set()  # unreadable: nothing can be told apart, so nothing is taken for ours
-    return [p for p in _tree(folder) if p not in written]
+    def dropped_by_browser(p: str) -> bool:
+        name = p.rstrip("/").rsplit("/", 1)[-1]
+        return name in _BROWSER_DROPPINGS or name.startswith("._")  # ._x: macOS metadata beside x
+
+    return [p for p in _tree(folder) if p not in written and not dropped_by_browser(p)]
 
 
 def check_out(out: str | os.PathLike, stage: str, *, inputs: Iterable[str | os.PathLike] = (),

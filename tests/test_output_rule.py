@@ -62,6 +62,9 @@ def test_an_earlier_output_the_user_added_files_to_is_refused_untouched(tmp_path
             with pytest.raises(BreakganError, match=r"\(extra/\)"):  # an empty folder of theirs counts too
                 check_out(out, "drums")
             added.parent.rmdir()
+    (out / ".DS_Store").write_bytes(b"Finder")  # a file browser's metadata is not the user's work
+    (out / "cand-01" / "._mix.wav").write_bytes(b"AppleDouble")
+    (out / "cand-01" / "Thumbs.db").write_bytes(b"Explorer")
     with output_dir(out, "drums") as tmp:  # only what the command wrote: replaced as before
         write_record(tmp, make_record("drums", {"v": 2}, {}))
     assert json.loads((out / "breakgan.json").read_text())["options"] == {"v": 2}
