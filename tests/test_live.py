@@ -21,6 +21,7 @@ from breakgan.live.pattern import Pattern, Segment, next_group
 from breakgan.live.player import LiveOptions, Player, Regenerator
 from breakgan.live.scheduler import wait_until
 from breakgan.parts import PARTS
+from breakgan.render.keys import part_keys
 from breakgan.seeds import part_keyframe_seed
 from breakgan.timeline import timeline_from_onsets
 from breakgan.trajectory import keyframes, latent_path, part_motion
@@ -362,6 +363,34 @@ def test_mute_solo_and_seed_change_what_is_sent():
     player._drain()
     got = _decode(player._control_messages(pos))
     assert got["/breakgan/kick/env"][0] > 0 and got["/breakgan/hihat_closed/env"] == [0.0]
+
+
+def test_a_burst_of_seed_controls_costs_one_rebuild_and_ends_where_the_last_one_says(monkeypatch):
+    from breakgan.live import player as P
+
+    burst = [Control("reseed", value=i) for i in range(1000)]
+    mixed = [Control("pattern_seed", value=1), Control("temperature", value=0.5), Control("regenerate"),
+             Control("pattern_seed", value=2), Control("mute", "kick", True), Control("stop"),
+             Control("mute", "kick", False), Control("pattern_seed", value=3)]
+    assert P.coalesce(burst) == [Control("reseed", value=999)]
+    # the regenerate reads seed 1 and temperature 0.5, so both stay; stop is kept; the rest collapse
+    assert P.coalesce(mixed) == [Control("pattern_seed", value=1), Control("temperature", value=0.5),
+                                 Control("regenerate"), Control("stop"), Control("mute", "kick", False),
+                                 Control("pattern_seed", value=3)]
+
+    vt = VirtualTime()
+    clock = InternalClock(120, now=vt.now, origin=vt.t)
+    ctl: queue.Queue = queue.Queue()
+    player = Player(timeline_from_onsets(onsets_data()), clock, lambda d: None,
+                    LiveOptions(latent_dims=2, latent_size=8), controls=ctl, sleep=vt.sleep, log=lambda m: None)
+    builds = []
+    monkeypatch.setattr(P, "part_keys", lambda *a, **kw: builds.append(kw) or part_keys(*a, **kw))
+    for c in burst:
+        ctl.put(c)
+    player._drain()
+    assert builds == [{"keyframe_seed": 999}] and player.state.pattern_seed == 999
+    assert all(np.array_equal(player.keys[p], k) for p, k in
+               part_keys(player.opt.parts, 8, player.opt.keys, keyframe_seed=999).items())
 
 
 def test_regenerated_pattern_starts_on_the_next_bar():

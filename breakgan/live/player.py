@@ -35,6 +35,25 @@ from breakgan.trajectory import Motion, keyframes, latent_path, part_motion, pha
 MERGE_S = 0.001
 SKIP_AFTER_S = 0.05
 FRAME_BATCH_S = 0.02
+# Controls that set one value outright: a later one of the same name and part undoes an earlier one.
+SETTERS = {"tempo", "mute", "solo", "seed", "reseed", "keyframe_seed", "motion_seed", "pattern_seed", "temperature"}
+
+
+def coalesce(controls: list[Control]) -> list[Control]:
+    """The controls queued since the last tick, without the setters a later one of the same name and part
+    overrides before anything reads them (a regenerate reads the pattern seed and temperature). A burst
+    of 1000 /reseed messages then rebuilds the keyframes once, not 1000 times on the player's thread."""
+    kept: list[Control] = []
+    later: set[tuple[str, str | None]] = set()
+    for c in reversed(controls):
+        if c.name in SETTERS:
+            if (c.name, c.part) in later:
+                continue
+            later.add((c.name, c.part))
+        elif c.name == "regenerate":
+            later.clear()
+        kept.append(c)
+    return kept[::-1]
 
 
 @dataclass(frozen=True)
@@ -403,11 +422,13 @@ class Player:
 
     def _drain(self) -> None:
         if self.controls is not None:
+            queued = []
             while True:
                 try:
-                    c = self.controls.get_nowait()
+                    queued.append(self.controls.get_nowait())
                 except queue.Empty:
                     break
+            for c in coalesce(queued):
                 try:
                     self.apply(c)
                 except Exception as e:  # a control that cannot apply is logged, never fatal
