@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -61,6 +62,31 @@ def test_preview_serves_a_tile_per_part(tiny_run):
             assert r.read(7) == b"--frame"
     finally:
         preview.close()
+
+
+def test_a_viewer_that_hangs_up_leaves_no_traceback(tiny_run, capfd):
+    import socket
+    import struct
+
+    from breakgan.live.preview import Preview
+
+    preview = Preview(tiny_run, port=0, device="cpu", fps=100)
+    try:
+        preview.show(["kick"], np.zeros((1, 24)), 0.0)
+        fetch(preview.url + "frame.jpg")
+        for path in ("/stream", "/frame.jpg") * 10:
+            s = socket.create_connection(("127.0.0.1", preview.port), timeout=5)
+            s.sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+            s.close()
+        time.sleep(1.0)
+        assert fetch(preview.url + "frame.jpg")[:2] == b"\xff\xd8"  # still serving
+        with pytest.raises(urllib.error.HTTPError, match="405"):
+            urllib.request.urlopen(urllib.request.Request(preview.url, data=b"x", method="POST"), timeout=10)
+    finally:
+        preview.close()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Exception occurred" not in err, err[-2000:]
 
 
 def test_preview_of_a_missing_generator_is_one_error(tmp_path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import multiprocessing as mp
 import queue
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -54,6 +55,13 @@ class _Frames:
             self.cond.notify_all()
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        """A viewer that closes its tab mid-frame is normal: no traceback on live's console for it."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 def _handler(frames: _Frames):
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args):  # no access log on the console
@@ -93,6 +101,11 @@ def _handler(frames: _Frames):
             else:
                 self.send_error(404)
 
+        def _read_only(self):
+            self.send_error(405)  # http.server's default for a method it lacks is 501, a server fault
+
+        do_POST = do_PUT = do_DELETE = do_PATCH = _read_only
+
     return Handler
 
 
@@ -112,7 +125,7 @@ def _serve(generator: str, device: str, host: str, port: int, latents: mp.Queue,
         device = resolve_device(device, "--preview-device")
         G, info = load_generator(generator, device)
         frames = _Frames()
-        server = ThreadingHTTPServer((host, port), _handler(frames))
+        server = _Server((host, port), _handler(frames))
     except Exception as e:  # tell the parent in one line instead of dying silently
         conn.send(("error", str(e)))
         return
