@@ -11,12 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from breakgan.errors import BreakganError
-
-
-def _show(name) -> str:
-    text = repr(name)
-    return text if len(text) <= 80 else text[:77] + "..."
+from breakgan.errors import BreakganError, shown
 
 
 def inside(base: str | os.PathLike, name: str | os.PathLike) -> Path | None:
@@ -35,9 +30,9 @@ def confined(base: str | os.PathLike, name, where: str | os.PathLike, what: str)
     """`base / name` as written, once `inside` has found it in `base`; else one BreakganError naming the
     file it came from (`where`) and the field (`what`)."""
     if not isinstance(name, str) or not name or "\0" in name:
-        raise BreakganError(f"{where}: {what} must be a file name, got {_show(name)}")
+        raise BreakganError(f"{where}: {what} must be a file name, got {shown(name, 80)}")
     if inside(base, name) is None:
-        raise BreakganError(f"{where}: {what} {_show(name)} points outside its folder {base}")
+        raise BreakganError(f"{where}: {what} {shown(name, 80)} points outside its folder {base}")
     return Path(base) / name
 
 

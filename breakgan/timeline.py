@@ -14,7 +14,7 @@ from typing import Iterable
 
 import numpy as np
 
-from breakgan.errors import BreakganError
+from breakgan.errors import BreakganError, shown
 from breakgan.jsonfile import read_json
 from breakgan.media.audio import audio_blocks
 from breakgan.parts import PARTS
@@ -95,20 +95,14 @@ def frame_times(count: int, fps: float) -> np.ndarray:
     return (np.arange(count, dtype=np.float64) + 0.5) / float(fps)
 
 
-def _show(value) -> str:
-    """A short one-line rendering of a JSON value for an error message."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _number(value, where: str, what: str) -> float:
     """A finite JSON number (not a bool, not a string) as float, else a BreakganError naming it."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise BreakganError(f"{where}: {what} must be a number, got {_show(value)}")
+        raise BreakganError(f"{where}: {what} must be a number, got {shown(value)}")
     try:
         x = float(value)
     except OverflowError:
-        raise BreakganError(f"{where}: {what} {_show(value)} is too large") from None
+        raise BreakganError(f"{where}: {what} {shown(value)} is too large") from None
     if not math.isfinite(x):
         raise BreakganError(f"{where}: {what} must be a finite number, got {x}")
     return x
@@ -159,8 +153,8 @@ def timeline_from_onsets(data, base: Path | None = None, *, where: str | None = 
         raise BreakganError(f"{where}: no 'parts' table of onsets")
     unknown = sorted(set(table) - set(PARTS))
     if unknown:
-        shown = ", ".join(_show(u) for u in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
-        raise BreakganError(f"{where}: unknown drum part(s) {shown}; the parts are {' '.join(PARTS)}")
+        listed = ", ".join(shown(u) for u in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        raise BreakganError(f"{where}: unknown drum part(s) {listed}; the parts are {' '.join(PARTS)}")
     parts = {p: _onset_array(table.get(p, []), f"{where} part {p}") for p in PARTS}
 
     tempo = _optional_number(data, "tempo", where)
@@ -197,7 +191,7 @@ def timeline_from_onsets(data, base: Path | None = None, *, where: str | None = 
     elif isinstance(audio, str):
         audio = Path(audio)  # a structure built in memory (live regenerates): no folder to confine to
     else:
-        raise BreakganError(f"{where}: 'audio' must be a file name, got {_show(audio)}")
+        raise BreakganError(f"{where}: 'audio' must be a file name, got {shown(audio)}")
     return Timeline(parts, float(duration), tempo, bpb, audio, {"onsets": where})
 
 

@@ -554,3 +554,9 @@ def test_stop_with_lookahead_tags_zeros_after_what_was_already_sent():
     player.step()
     tags = [OscBundle(d[0]).timestamp for d in sent]
     assert tags[-1] >= max(tags[:-1]) > clock.now() + clock.unix_offset + 0.2
+
+
+def test_an_unknown_address_of_any_length_is_named_in_a_short_warning():
+    with pytest.raises(ValueError, match=r"unknown address '/breakgan/aaa") as e:
+        control_from_message("/breakgan/" + "a" * 60_000, [1])
+    assert len(str(e.value)) < 120

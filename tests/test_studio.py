@@ -845,3 +845,11 @@ def test_a_failing_live_reports_its_error_line(tmp_path):
     second = live.start(["--drums", str(tmp_path / "again")], ("127.0.0.1", 9))  # the failed one is not running
     second.stop()
     assert not second.alive() and live.status()["state"] in ("stopped", "failed")  # stopped, unless it failed first
+
+
+def test_a_bad_name_of_any_length_is_quoted_short():
+    from breakgan.studio.store import check_name
+
+    with pytest.raises(BreakganError, match=r"^blend name 'zzz") as e:
+        check_name("z" * 1_000_000, "blend")
+    assert len(str(e.value)) < 200

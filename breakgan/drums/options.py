@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from breakgan.drums.encoding import INPUT_SIZE, NUM_CLASSES  # fixed by the drum_kit encoding
-from breakgan.errors import BreakganError
+from breakgan.errors import BreakganError, shown
 
 # generation
 MAX_BARS = 256
@@ -42,7 +42,7 @@ def check_int(value: Any, option: str, lo: int, hi: int) -> int:
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise BreakganError(f"{option}: expected a whole number {lo}..{hi}, got {_show(value)}")
+        raise BreakganError(f"{option}: expected a whole number {lo}..{hi}, got {shown(value)}")
     return value
 
 
@@ -54,7 +54,7 @@ def check_float(value: Any, option: str, lo: float, hi: float, *, above: bool = 
         x = math.nan
     if isinstance(value, bool) or not math.isfinite(x) or not (lo < x if above else lo <= x) or x > hi:
         span = f"{'above ' if above else ''}{lo:g}..{hi:g}"
-        raise BreakganError(f"{option}: expected a finite number {span}, got {_show(value)}")
+        raise BreakganError(f"{option}: expected a finite number {span}, got {shown(value)}")
     return x
 
 
@@ -65,7 +65,7 @@ def check_tempo(bpm: Any, option: str = "--tempo") -> float:
     except (TypeError, ValueError, OverflowError):
         x = math.nan
     if not (math.isfinite(x) and MIN_TEMPO <= x <= MAX_TEMPO):
-        raise BreakganError(f"{option}: tempo {_show(bpm)} BPM is outside {MIN_TEMPO:g}..{MAX_TEMPO:g}"
+        raise BreakganError(f"{option}: tempo {shown(bpm)} BPM is outside {MIN_TEMPO:g}..{MAX_TEMPO:g}"
                             + ("" if option == "--tempo" else "; pass --tempo BPM to play it at another tempo"))
     return x
 
@@ -104,7 +104,7 @@ def check_config(raw: Any, where: str):
         raise BreakganError(f"{where}: the model config must be a JSON object, got {type(raw).__name__}")
     layers = raw.get("layers", list(DrumsConfig.layers))
     if not isinstance(layers, (list, tuple)) or not 1 <= len(layers) <= MAX_LAYERS:
-        raise BreakganError(f"{where}: layers must be a list of 1..{MAX_LAYERS} LSTM sizes, got {_show(layers)}")
+        raise BreakganError(f"{where}: layers must be a list of 1..{MAX_LAYERS} LSTM sizes, got {shown(layers)}")
     sizes = tuple(check_int(h, f"{where}: layer size", 1, MAX_LAYER_SIZE) for h in layers)
     config = DrumsConfig(
         input_size=check_int(raw.get("input_size", INPUT_SIZE), f"{where}: input_size", INPUT_SIZE, INPUT_SIZE),
@@ -126,13 +126,8 @@ def parse_layers(text: str, option: str = "--layers") -> tuple[int, ...]:
     except ValueError:
         sizes = []
     if not sizes:
-        raise BreakganError(f"{option} {_show(text)}: expected comma-separated sizes, e.g. 256,256,256")
+        raise BreakganError(f"{option} {shown(text)}: expected comma-separated sizes, e.g. 256,256,256")
     return check_config({"layers": sizes}, option).layers
-
-
-def _show(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 40 else text[:40] + "..."
 
 
 __all__ = ["check_int", "check_float", "check_tempo", "check_generation", "check_config", "parse_layers"]

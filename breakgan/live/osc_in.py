@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pythonosc.osc_message import OscMessage
 
 from breakgan.console import warn
-from breakgan.errors import BreakganError
+from breakgan.errors import BreakganError, shown
 from breakgan.live.clock import MAX_TEMPO, MIN_TEMPO
 from breakgan.live.osc_out import PREFIX
 from breakgan.parts import PARTS
@@ -71,7 +71,7 @@ def _trigger(args: list, address: str) -> bool:
 def control_from_message(address: str, args: list) -> Control | None:
     """The Control for one OSC message, None for a trigger released (value 0); ValueError if not accepted."""
     if not isinstance(address, str) or not address.startswith(PREFIX + "/"):
-        raise ValueError(f"unknown address {address!r}")
+        raise ValueError(f"unknown address {shown(address, 80)}")
     segs = address[len(PREFIX) + 1:].split("/")
     args = list(args)
     if len(segs) == 1:
@@ -96,7 +96,7 @@ def control_from_message(address: str, args: list) -> Control | None:
             return Control(name, part, _number(args, address) != 0)
         if name == "seed":
             return Control("seed", part, _seed(args, address))
-    raise ValueError(f"unknown address {address!r}")
+    raise ValueError(f"unknown address {shown(address, 80)}")
 
 
 def _not_from_pythonosc(record: logging.LogRecord) -> bool:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from breakgan.errors import BreakganError
+from breakgan.errors import BreakganError, shown
 from breakgan.parts import PARTS
 from breakgan.seeds import MAX_KEYFRAMES, check_seed, check_truncation
 from breakgan.stage import write_bytes_atomic, write_json_atomic
@@ -36,7 +36,7 @@ MAX_LISTS = 100
 def check_name(name: str, what: str = "list") -> str:
     """A list or blend name: letters, digits, '-' and '_', at most 40, never a path."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise BreakganError(f"{what} name {name!r}: use 1-40 letters, digits, '-' or '_' (starting with a "
+        raise BreakganError(f"{what} name {shown(name, 60)}: use 1-40 letters, digits, '-' or '_' (starting with a "
                             "letter or digit)")
     return name
 
