@@ -853,3 +853,24 @@ def test_a_bad_name_of_any_length_is_quoted_short():
     with pytest.raises(BreakganError, match=r"^blend name 'zzz") as e:
         check_name("z" * 1_000_000, "blend")
     assert len(str(e.value)) < 200
+
+
+def test_a_request_body_over_the_limit_is_refused_before_it_is_read(gen, loaded, tmp_path):
+    from breakgan.studio.app import MAX_BODY
+
+    client = _client(gen, loaded, tmp_path)
+    pad = "x" * (MAX_BODY + 1)
+    r = client.post("/api/batch", content=json.dumps({"count": 1, "pad": pad}),
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "request body over" in r.json()["detail"]
+
+    def chunks():  # no Content-Length: counted as it arrives
+        yield b'{"count": 1, "pad": "'
+        for _ in range(MAX_BODY // 65536 + 2):
+            yield b"x" * 65536
+        yield b'"}'
+
+    r = client.post("/api/batch", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    r = client.post("/api/batch", json={"count": 1})  # an ordinary request still works
+    assert r.status_code == 200 and len(r.json()["seeds"]) == 1

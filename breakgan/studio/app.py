@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -121,6 +122,52 @@ def _data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
+MAX_BODY = 1 << 20  # the largest request the page sends (256 favourites) is a few kB
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over MAX_BODY gets 413 before it is held in memory (FastAPI would
+    read and parse all of it before any field's own limit is checked)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return await self._refuse(send)
+        seen, refused = 0, False
+
+        async def counted():  # a chunked body says no length up front: counted as it arrives
+            nonlocal seen, refused
+            message = {"type": "http.disconnect"} if refused else await receive()
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY and not refused:
+                refused = True
+                await self._refuse(send)
+                return {"type": "http.disconnect"}  # the endpoint stops reading; its answer is dropped
+            return message
+
+        async def unless_refused(message):
+            if not refused:
+                await send(message)
+
+        try:
+            await self.app(scope, counted, unless_refused)
+        except Exception:
+            if not refused:  # the endpoint's reaction to the cut-off body; the client has its 413
+                raise
+
+    @staticmethod
+    async def _refuse(send) -> None:
+        body = json.dumps({"detail": f"request body over {MAX_BODY // 1024} kB"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
 def _not_found() -> HTTPException:
     return HTTPException(status_code=404, detail="not found")
 
@@ -146,6 +193,7 @@ def create_app(run: str | Path, studio_dir: str | Path, *, drums: str | Path | N
         engine.close()
 
     app = FastAPI(title="breakgan studio", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit)
     app.state.engine, app.state.store, app.state.renders, app.state.live = engine, store, takes, live
     app.state.drums = drum_set  # regenerate replaces it
     app.state.regenerations = regen
