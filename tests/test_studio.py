@@ -874,3 +874,12 @@ def test_a_request_body_over_the_limit_is_refused_before_it_is_read(gen, loaded,
     assert r.status_code == 413
     r = client.post("/api/batch", json={"count": 1})  # an ordinary request still works
     assert r.status_code == 200 and len(r.json()["seeds"]) == 1
+
+
+@pytest.mark.parametrize("url,body", [("/api/batch", {"count": 1, "truncation": True}),
+                                      ("/api/batch", {"count": "2"}),
+                                      ("/api/parts/kick", {"seeds": [True]})])
+def test_booleans_and_strings_are_not_numbers(gen, loaded, tmp_path, url, body):
+    client = _client(gen, loaded, tmp_path)
+    r = (client.put if url.startswith("/api/parts") else client.post)(url, json=body)
+    assert r.status_code == 400  # the studio answers every validation error with 400

@@ -15,7 +15,7 @@ import numpy as np
 from fastapi import Body, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from breakgan.errors import BreakganError
 from breakgan.parts import PARTS
@@ -36,18 +36,23 @@ MAX_SEED = SEED_LIMIT - 1
 Seed = Field(ge=0, le=MAX_SEED)
 
 
-class Fav(BaseModel):
+class _In(BaseModel):
+    # strict: JSON true is not the number 1 and "3" is not 3 (lax pydantic would take both)
+    model_config = ConfigDict(strict=True)
+
+
+class Fav(_In):
     seed: int = Seed
     truncation: Optional[float] = None
 
 
-class BatchIn(BaseModel):
+class BatchIn(_In):
     count: int = Field(16, ge=1, le=MAX_BATCH)
     start: Optional[int] = Field(None, ge=0, le=MAX_SEED - MAX_BATCH)
     truncation: Optional[float] = None
 
 
-class MorphIn(BaseModel):
+class MorphIn(_In):
     a: Fav
     b: Fav
     attack_ms: float = Field(60.0, ge=0, le=4000)
@@ -55,7 +60,7 @@ class MorphIn(BaseModel):
     fps: float = Field(30.0, gt=0, le=60)
 
 
-class ClassMorphIn(BaseModel):
+class ClassMorphIn(_In):
     seed: Fav  # the one latent the class moves under
     a: int = Field(ge=0)  # class indices into info["labels"]
     b: int = Field(ge=0)
@@ -64,27 +69,27 @@ class ClassMorphIn(BaseModel):
     fps: float = Field(30.0, gt=0, le=60)
 
 
-class RegenerateIn(BaseModel):
+class RegenerateIn(_In):
     temperature: float  # 0..2, checked by drums_job.check_temperature (finite too)
     seed: int  # the pattern seed, checked by seeds.check_seed
     candidate: int = Field(1, ge=1, le=999)  # whose pattern.mid seeds it when the folder records no seed
 
 
-class BlendIn(BaseModel):
+class BlendIn(_In):
     items: list[Fav] = Field(min_length=2, max_length=4)
     weights: list[float] = Field(min_length=2, max_length=4)
     name: Optional[str] = None
 
 
-class ListIn(BaseModel):
+class ListIn(_In):
     items: list[Fav] = Field(max_length=256)
 
 
-class PartIn(BaseModel):
+class PartIn(_In):
     seeds: list[int] = Field(max_length=MAX_KEYFRAMES)
 
 
-class RenderIn(BaseModel):
+class RenderIn(_In):
     source: str = "parts"  # parts | list | blends
     list: Optional[str] = None
     candidate: int = Field(1, ge=1, le=999)
@@ -93,7 +98,7 @@ class RenderIn(BaseModel):
     release_ms: float = Field(400.0, ge=0, le=4000)
 
 
-class LiveIn(BaseModel):
+class LiveIn(_In):
     source: str = "parts"  # parts | list | blends: the keyframes, as for render
     list: Optional[str] = None
     candidate: int = Field(1, ge=1, le=999)
