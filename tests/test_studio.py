@@ -259,6 +259,7 @@ def test_blend_is_saved_as_latents_render_reads(gen, loaded, tmp_path):
     np.testing.assert_array_equal(read_favourites(tmp_path / "studio" / "blends.npy", D), want[None])
     # a one-hot blend is that favourite (up to float rounding of the rescale)
     np.testing.assert_allclose(blend_latents(z, [0, 1, 0]), z[1], rtol=1e-6)
+    np.testing.assert_allclose(blend_latents(z, [1e308] * 3), blend_latents(z, [1, 1, 1]), rtol=1e-6)  # no overflow
     # the norm is kept: a blend is as long as the keys it mixes, not shorter
     assert np.linalg.norm(want) == pytest.approx(np.linalg.norm(z, axis=1) @ [0.5, 0.25, 0.25], rel=1e-5)
     assert client.get("/img/blend/mix-1.png").status_code == 200

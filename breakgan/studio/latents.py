@@ -66,8 +66,9 @@ def blend_latents(latents: np.ndarray, weights) -> np.ndarray:
         raise BreakganError(f"blend: needs 2 to 4 favourites, got {len(z)}")
     if len(w) != len(z):
         raise BreakganError(f"blend: {len(w)} weights for {len(z)} favourites")
-    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.max() > 0:
         raise BreakganError("blend: weights must be finite, >= 0 and not all 0")
+    w = w / w.max()  # first: two weights of 1e308 would sum to inf
     w = w / w.sum()
     mean = w @ z
     norm = np.linalg.norm(mean)
