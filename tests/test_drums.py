@@ -104,11 +104,16 @@ def test_fast_generator_matches_reference_model():
     from breakgan.drums.encoding import counter_bits
 
     ref = m(labels, torch.from_numpy(counter_bits(np.arange(20))))
-    fast = FastDrums(m)
-    with torch.inference_mode():
-        st = fast.new_state(3)
-        got = torch.stack([fast.step(st, labels[:, t]).clone() for t in range(20)], 1)
-    assert torch.allclose(got, ref, atol=1e-4), (got - ref).abs().max()
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    for numpy_blas in (True, False):  # CPU generation uses numpy's BLAS; torch's is the path for CUDA
+        fast = FastDrums(m, numpy_blas=numpy_blas)
+        assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())  # folding copies
+        assert fast.numpy_blas == numpy_blas
+        for rows in (slice(0, 3), slice(1, 2)):  # a batch, and the batch-1 step sampling uses
+            with torch.inference_mode():
+                st = fast.new_state(rows.stop - rows.start)
+                got = torch.stack([fast.step(st, labels[rows, t]).clone() for t in range(20)], 1)
+            assert torch.allclose(got, ref[rows], atol=1e-4), (numpy_blas, rows, (got - ref[rows]).abs().max())
     # beam search keeps the primer and returns the requested length
     out = fast.generate(np.array([1, 0, 4]), 40, temperature=1.0, seed=3, beam=BeamOptions(3, 2, 4))
     assert len(out) == 40 and list(out[:3]) == [1, 0, 4] and out.max() < 512
