@@ -74,7 +74,11 @@ def studio(
         warn(f"--host {host}: the studio is reachable from other machines; it has no login, anyone who can "
              "reach this port can generate images and start renders")
     app = create_app(run, studio_folder(run), drums=drums, renders=renders, device=device)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
+    # log_config=None: uvicorn's default logging.config.dictConfig would reconfigure this whole process's
+    # logging: it closes every handler that exists (absl's, imported with note_seq, then closes the stream
+    # it captured at import) and leaves uvicorn's loggers bound to the sys.stderr/stdout of this moment.
+    # Unconfigured, uvicorn's warnings and errors reach logging's last resort: whatever sys.stderr is then.
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", log_config=None)
     server = uvicorn.Server(config)
     info(f"studio for {run} on http://{host if ':' not in host else f'[{host}]'}:{port}/  "
          f"(favourites in {studio_folder(run)}; Ctrl-C to stop)")
