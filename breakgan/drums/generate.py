@@ -10,7 +10,7 @@ in-place torch ops on pre-allocated buffers:
 - the j gate columns are pre-scaled by 2 and the forget bias (+1) folded into the bias, so one sigmoid
   gives all four gates (tanh(x) = 2 sigmoid(2x) - 1);
 - the attention's stored outputs and their keys are ring buffers (the softmax over slots does not
-  depend on slot order): each output is computed straight into its slot, and one addmm writes its
+  depend on slot order): each output is computed straight into its slot, and one product writes its
   logits and key into their slot of a second ring; the attention is written by bmm straight into S;
 - the attention scores v.tanh(k + q) are computed as v'.sigmoid(k' + q') with k' = -2k, q' = -2q and
   v' = -2v (tanh(x) = 1 - 2 sigmoid(-2x), and the softmax over slots ignores the constant sum(v)): torch's
@@ -330,7 +330,7 @@ class FastDrums:
         st["weights2"] = st["weights"][:, 0]
         st["attn3"] = S[:, None, self.off_attn:self.off_attn + a]  # bmm writes the attention into S
         st["z2"] = st["z"][:, 0]
-        # R's slots hold [logits | key] of each stored output, written there by one addmm
+        # R's slots hold [logits | key] of each stored output, written there by one matrix product
         st["keys"] = R[:, :, self.n_cls:]
         st["fk_slots"] = list(R.unbind(1))
         st["logit_slots"] = [r[:, :self.n_cls] for r in st["fk_slots"]]
