@@ -1,7 +1,7 @@
 """Fast DrumsRNN generation: sampling with temperature and Magenta-style beam search.
 
 The trained parameters (TF layout) are folded once into run-time weights so one step is a handful of
-in-place torch ops on pre-allocated buffers:
+in-place ops on pre-allocated buffers:
 - the linear input projection is folded into the first LSTM kernel, and the one-hot event part of it
   becomes a (512, 4H) table lookup;
 - all recurrent state lives in one row per sequence, S = [counter | attention | h0 | h1 | h2 | c0 | c1 | c2],
@@ -17,7 +17,7 @@ in-place torch ops on pre-allocated buffers:
   CPU tanh costs three times its sigmoid, ~30 us of a step for the (32, 256) scores;
 - on CPU the matrix products go through numpy's BLAS (OpenBLAS in numpy's wheels), one thread: torch's
   MKL matrix-vector product reads the weights at ~26 GB/s on an AMD EPYC where OpenBLAS reaches ~45
-  GB/s, and a numpy call costs less than a torch op, so a batch-1 step takes ~30% less time;
+  GB/s, and a numpy call costs less than a torch op, so a batch-1 step takes 20-35% less time;
 - sampling is Gumbel-max on noise drawn up front, so no per-step Python objects or host syncs.
 """
 
