@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from breakgan.drums.checkpoint import SHIPPED_MODEL, load_model
-from breakgan.drums.generate import BeamOptions, FastDrums, bare_stack_loop
+from breakgan.drums.generate import BeamOptions, Decoding, FastDrums, bare_stack_loop
 from breakgan.drums.model import DrumsRNN
 
 STEPS = 512  # 32 bars of 4/4 in 16ths
@@ -73,18 +73,20 @@ def main() -> None:
         "b1": lambda: fast.generate(primer, STEPS, temperature=1.0, seed=0),
         "b1_greedy": lambda: fast.generate(primer, STEPS, temperature=0.0),
         "b1_torch": lambda: fast_torch.generate(primer, STEPS, temperature=1.0, seed=0),
+        "b1_default": lambda: fast.generate(primer, STEPS, temperature=1.0, seed=0, decoding=Decoding()),
         "bare": lambda: bare_stack_loop(model, STEPS - 1),
         "b4": lambda: fast.generate(primer, STEPS, temperature=1.0, seed=0, beam=BeamOptions(4, 1, 1)),
         "bare4": lambda: bare_stack_loop(model, STEPS - 1, batch=4),
         "b4x4": lambda: fast.generate(primer, STEPS, temperature=1.0, seed=0, beam=BeamOptions(4, 4, 4)),
     }, args.repeats)
-    b1, b1_greedy, b1_torch, bare, b4, bare4, b4x4 = (
-        t[k] for k in ("b1", "b1_greedy", "b1_torch", "bare", "b4", "bare4", "b4x4"))
+    b1, b1_greedy, b1_torch, b1_default, bare, b4, bare4, b4x4 = (
+        t[k] for k in ("b1", "b1_greedy", "b1_torch", "b1_default", "bare", "b4", "bare4", "b4x4"))
     print(f"model: {name}; torch {torch.__version__}, {args.threads} thread(s); best / median of {args.repeats}")
     print(f"bare LSTM stack loop, 511 steps, batch 1: {bare[0]:.3f} s / {bare[1]:.3f} s")
     print(f"bare LSTM stack loop, 511 steps, batch 4: {bare4[0]:.3f} s / {bare4[1]:.3f} s")
     for label, (best, med, _), ref in [("beam 1 (sampling)", b1, bare), ("beam 1 (temperature 0)", b1_greedy, bare),
                                        ("beam 1 (sampling), torch's BLAS", b1_torch, bare),
+                                       ("beam 1, `breakgan drums`'s default decoding (groove-keep etc.)", b1_default, None),
                                        ("beam 4, branch 1", b4, bare4), ("beam 4, branch 4, 4 steps/iter", b4x4, None)]:
         ratio = f", ratio to bare loop {ref[0] / best:.2f} (median {ref[1] / med:.2f})" if ref else ""
         print(f"32 bars {label}: {best:.3f} s / {med:.3f} s{ratio}")
