@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from breakgan.device import check_device_name, resolve_device
+from breakgan.device import check_device_name, resolve_device, training_memory_format
 from breakgan.errors import BreakganError
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -64,3 +64,23 @@ def test_commands_report_a_bad_device_in_one_line(tmp_path):
         res = expect_clean_error(["train", dataset, "--out", tmp_path / "run", "--device", "cuda:0"],
                                  names="--device cuda:0: CUDA is not available", watch=[dataset])
         assert "use --device cpu" in res.err
+
+
+@pytest.mark.parametrize("capability, expected", [("AVX2", torch.contiguous_format), ("AVX512", torch.channels_last),
+                                                  ("DEFAULT", torch.contiguous_format)])
+def test_training_layout_follows_the_cpu_and_the_trainer_uses_it(monkeypatch, tmp_path, capability, expected):
+    from breakgan.gan.training import Trainer, TrainOptions
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    assert training_memory_format(torch.device("cuda")) is torch.channels_last
+    assert training_memory_format(torch.device("cpu")) is expected
+    ds = make_dataset(tmp_path, count=8, size=8)
+    trainer = Trainer(ds, tmp_path / "run", TrainOptions(resolution=8, latent_size=16, fmap_base=64, fmap_max=16,
+                                                         device="cpu", metric_images=0))
+    weight = trainer.state.D.blocks[1].conv0.weight
+    assert weight.is_contiguous(memory_format=expected)
+    assert weight.is_contiguous() == (expected is torch.contiguous_format)
+    images = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
+    phase = trainer.phase()
+    reals = trainer._reals(images, phase, torch.Generator().manual_seed(0))
+    assert reals.is_contiguous(memory_format=expected)

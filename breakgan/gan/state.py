@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from breakgan.device import training_memory_format
 from breakgan.errors import BreakganError
 from breakgan.gan import checkpoint as ckpt
 from breakgan.gan.augment import AugmentState
@@ -48,9 +49,9 @@ class TrainState:
         torch.manual_seed(opts.seed)
         G = Generator(config).to(device)
         D = Discriminator(config).to(device)
-        # channels_last: faster convolutions on CUDA (tensor cores) and with oneDNN on CPU
-        G.to(memory_format=torch.channels_last)
-        D.to(memory_format=torch.channels_last)
+        layout = training_memory_format(device)
+        G.to(memory_format=layout)
+        D.to(memory_format=layout)
         G_ema = copy.deepcopy(G).eval().requires_grad_(False)
         if opts.compile:
             # Only G's blocks: D needs double backward for its penalty, which torch.compile does not support.

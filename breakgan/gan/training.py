@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from breakgan.console import info, warn
-from breakgan.device import resolve_device
+from breakgan.device import resolve_device, training_memory_format
 from breakgan.errors import BreakganError
 from breakgan.gan import checkpoint as ckpt
 from breakgan.gan import distributed as ddp
@@ -118,6 +118,7 @@ class Trainer:
         self.dataset_dir = Path(dataset)
         self.on_step = on_step
         self.device = self._device(opts.device)
+        self.layout = training_memory_format(self.device)  # the networks' layout (TrainState.create)
         ddp.init(self.env, self.device)
         self.resume_from = checkpoint_to_resume(self.run_dir, resume)
         if resume and self.resume_from is None:
@@ -249,7 +250,7 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.amp)
 
     def _reals(self, images: torch.Tensor, phase: Phase, gen: torch.Generator) -> torch.Tensor:
-        x = images.float().div_(127.5).sub_(1.0).contiguous(memory_format=torch.channels_last)
+        x = images.float().div_(127.5).sub_(1.0).contiguous(memory_format=self.layout)
         x = fade_reals(x, phase)
         if self.opts.mirror:
             flip = torch.rand((len(x), 1, 1, 1), generator=gen, device=x.device) < 0.5
