@@ -10,6 +10,10 @@ time (median per step), which other processes on a shared machine barely disturb
 2 threads on a shared machine, OpenMP threads spin while waiting for a descheduled peer and that spin counts
 as CPU time, so `--threads 1` gives steadier ratios (use many pairs either way: they swing by +-15%).
 
+Each size also prints the work per step (matrix products and convolutions, forward and backward, by torch's
+FLOP formulas) and each side's GFLOP per CPU-second: the work ratio is what doing less work alone gives, and
+the rest of the speed ratio is kernel speed.
+
 Setup: `pip install pro-gan-pth==3.4 --no-deps` (the `bench` extra names it, but its pins - torch 1.10 -
 cannot be resolved, hence --no-deps). Two shims are applied here
 only: pro-gan-pth's transposed conv calls `_ConvTransposeNd._output_padding` without the newer
@@ -108,6 +112,29 @@ def make_breakgan(res: int, batch: int, folder: Path, amp: str = "off"):
     return step
 
 
+def step_gflop(step) -> float:
+    """Matrix-product and convolution work of one step (forward and backward), by torch's own FLOP formulas.
+
+    A bare dispatch mode rather than `FlopCounterMode`, whose module hooks refuse `autograd.grad` (both
+    gradient penalties take one)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Count(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                self.total += formula(*args, **(kwargs or {}), out_val=out)
+            return out
+
+    with Count() as count:
+        step()
+    return count.total / 1e9
+
+
 def timed(step, iters: int) -> float:
     t = time.perf_counter()
     for _ in range(iters):
@@ -140,6 +167,7 @@ def main(argv=None):
         for res in args.resolutions:
             ours, theirs = make_breakgan(res, args.batch, Path(tmp)), make_pro_gan(res, args.batch)
             ours(), theirs()  # warm up
+            work_ours, work_theirs = step_gflop(ours), step_gflop(theirs)
             # Alternate single steps so load from other processes falls on both; pairwise ratios are robust
             # to that load drifting over the run.
             t_ours, t_theirs = [], []
@@ -156,6 +184,10 @@ def main(argv=None):
             print(f"{res:>4} px  breakgan {ips_ours:7.2f} img/s   pro-gan-pth 3.4 {ips_theirs:7.2f} img/s (wall)   "
                   f"ratio {ratio:.2f}x by CPU time, {wall_ratio:.2f}x by wall time "
                   f"(pairs by CPU time {pair_cpu.min():.2f}-{pair_cpu.max():.2f}x)")
+            # What doing less work alone would give, at equal kernel speed: the rest of the ratio is kernel speed.
+            print(f"{res:>4} px  work per step: breakgan {work_ours:.0f} GFLOP, pro-gan-pth {work_theirs:.0f} GFLOP "
+                  f"({work_theirs / work_ours:.2f}x less work); breakgan runs at {work_ours / np.median(cpu_o):.0f} "
+                  f"GFLOP per CPU-second, pro-gan-pth at {work_theirs / np.median(cpu_t):.0f}")
             if args.bf16:
                 bf = make_breakgan(res, args.batch, Path(tmp), amp="bf16")
                 bf()
