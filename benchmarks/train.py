@@ -158,6 +158,10 @@ def main(argv=None):
     ap.add_argument("--bf16", action="store_true", help="also time breakgan with --amp bf16 (not in the ratio: "
                     "the baseline runs float32)")
     args = ap.parse_args(argv)
+    if args.pairs < 1 or args.batch < 1 or args.threads < 0:
+        ap.error("--pairs and --batch must be at least 1, --threads at least 0")
+    if any(r < 8 or r & (r - 1) for r in args.resolutions):
+        ap.error("--resolutions: powers of two from 8 (pro-gan-pth's depth is log2 of the size)")
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, latent 512, "
